@@ -1,0 +1,3 @@
+"""agentsup: supervise CLI agents in tmux panes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,449 @@
+"""The ``agentsup`` command. The only module that prints errors and picks exit codes.
+
+Exit codes: 0 the run succeeded (or the command did what was asked), 1 the run failed or was stopped (or
+a command was refused), 2 a usage, plan or environment error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from agentsup import __version__
+from agentsup.plan import Plan, PlanError, load_plan, plan_schema
+from agentsup.sessions import BackendError, TmuxBackend, TmuxNotFoundError
+from agentsup.supervisor.client import ControlClient, ControlError
+from agentsup.supervisor.events import Event, EventKind
+from agentsup.supervisor.process import READY_FILE
+from agentsup.supervisor.rundir import (
+    RunDir,
+    RunDirError,
+    RunMeta,
+    create_run_dir,
+    default_state_dir,
+    find_run,
+    list_runs,
+    new_run_id,
+)
+from agentsup.supervisor.runstate import RunState
+from agentsup.supervisor.store import EventStore, StoreError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+ENGINE_START_TIMEOUT = 20.0
+
+
+class Ctx:
+    def __init__(self, state_dir: Path, tmux_socket: str) -> None:
+        self.state_dir = state_dir
+        self.tmux_socket = tmux_socket
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"agentsup: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="agentsup")
+@click.option(
+    "--state-dir", type=click.Path(path_type=Path), envvar="AGENTSUP_STATE_DIR",
+    help="Where runs keep their files.  [env: AGENTSUP_STATE_DIR; default: $XDG_STATE_HOME/agentsup]",
+)
+@click.option(
+    "--tmux-socket", default="agentsup", envvar="AGENTSUP_TMUX_SOCKET", show_default=True,
+    help="Name of agentsup's own tmux socket (tmux -L NAME).  [env: AGENTSUP_TMUX_SOCKET]",
+)
+@click.pass_context
+def main(ctx: click.Context, state_dir: Path | None, tmux_socket: str) -> None:
+    """Supervise CLI agents in tmux panes, as a plan.toml describes.
+
+    \b
+    agentsup validate plan.toml          check a plan, report every problem
+    agentsup start plan.toml --no-tui    run it, one line per state change
+    agentsup status RUN --json           where a run stands
+    agentsup attach RUN AGENT            type into an agent's pane (plain tmux)
+    """
+    ctx.obj = Ctx((state_dir or default_state_dir(os.environ)).expanduser().resolve(), tmux_socket)
+
+
+def _load(plan_file: Path) -> Plan:
+    try:
+        return load_plan(plan_file)
+    except PlanError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        n = len(exc.problems)
+        fail(f"{n} problem{'s' if n != 1 else ''} in {plan_file}; nothing was started")
+
+
+@main.command()
+@click.argument("plan_file", type=click.Path(path_type=Path, dir_okay=False))
+def validate(plan_file: Path) -> None:
+    """Check PLAN_FILE and report every problem at once (exit 0 valid, 2 invalid)."""
+    plan = _load(plan_file)
+    click.echo(f"{plan_file}: ok, {len(plan.agents)} agent{'s' if len(plan.agents) != 1 else ''}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema (draft-07) of plan.toml, for editors such as taplo or tombi."""
+    click.echo(json.dumps(plan_schema(), indent=2))
+
+
+def _backend(ctx: Ctx) -> TmuxBackend:
+    try:
+        return TmuxBackend(ctx.tmux_socket)
+    except TmuxNotFoundError as exc:
+        fail(str(exc))
+    except BackendError as exc:
+        fail(str(exc))
+
+
+@main.command()
+@click.argument("plan_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--no-tui", is_flag=True, help="Print one line per state change; exit with the run's outcome.")
+@click.option("--detach", is_flag=True, help="Start the run and return at once; it goes on in tmux.")
+@click.option("--run-id", help="Name the run (letters, digits, '_', '-'); default: PLAN-NAME-TIME-RANDOM.")
+@click.option("--keep-session", is_flag=True, help="Keep the run's tmux session after the run ends.")
+@click.pass_obj
+def start(ctx: Ctx, plan_file: Path, no_tui: bool, detach: bool, run_id: str | None, keep_session: bool) -> None:
+    """Start a run of PLAN_FILE in its own tmux session.
+
+    The run belongs to tmux, not to this terminal: closing it never stops the run. Until the dashboard
+    exists, start without a flag behaves as --no-tui.
+    """
+    if no_tui and detach:
+        fail("--no-tui and --detach exclude each other")
+    plan = _load(plan_file)
+    backend = _backend(ctx)
+    rid = run_id or new_run_id(plan.run.name)
+    meta = RunMeta(
+        run_id=rid, plan_file=str(plan.path), tmux_socket=ctx.tmux_socket, session=rid,
+        created_at=time.time(), keep_session=keep_session,
+    )
+    try:
+        run = create_run_dir(ctx.state_dir, meta, plan.path.read_text(), os.environ)
+    except RunDirError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot read {plan.path}: {exc.strerror}")
+    if backend.has_session(rid):
+        fail(f"a tmux session named {rid!r} already exists on socket {ctx.tmux_socket!r}; choose another --run-id")
+    try:
+        backend.create_session(
+            rid, [sys.executable, "-m", "agentsup.supervisor", str(run.path)], plan.run.workdir,
+            {"AGENTSUP_STATE_DIR": str(ctx.state_dir)},
+        )
+    except BackendError as exc:
+        fail(f"cannot create the tmux session for run {rid}: {exc}")
+    _wait_for_engine(run, backend, rid)
+    if detach:
+        click.echo(rid)
+        return
+    sys.exit(_follow_run(run))
+
+
+def _wait_for_engine(run: RunDir, backend: TmuxBackend, session: str) -> None:
+    deadline = time.monotonic() + ENGINE_START_TIMEOUT
+    ready = run.path / READY_FILE
+    while not ready.exists():
+        if time.monotonic() > deadline or not backend.has_session(session):
+            fail(f"the engine of run {run.run_id} did not start; see {run.engine_log}", EXIT_FAILED)
+        time.sleep(0.02)
+
+
+def _state_line(ev: Event) -> str | None:
+    t = time.strftime("%H:%M:%S", time.localtime(ev.ts))
+    d = ev.data
+    if ev.kind is EventKind.AGENT_STATE:
+        extra = []
+        if d.get("to") in ("starting", "running", "retrying"):
+            extra.append(f"attempt {d.get('attempt')}")
+        if (code := d.get("exit_code")) is not None:
+            extra.append(f"exit {code}")
+        if (reason := d.get("reason")) is not None:
+            extra.append(str(reason))
+        tail = f"  ({'; '.join(extra)})" if extra else ""
+        return f"{t}  {ev.agent:<20} {d.get('to')!s:<11} by {ev.source}{tail}"
+    if ev.kind is EventKind.ALERT:
+        return f"{t}  {ev.agent:<20} ALERT {d.get('severity')}: {d.get('line')}"
+    if ev.kind is EventKind.RUN_HALTED:
+        return f"{t}  run halted: {d.get('reason')}"
+    return None
+
+
+def _follow_run(run: RunDir) -> int:
+    try:
+        with ControlClient(run.control_socket) as client:
+            _, stream = client.subscribe(after=0)
+            try:
+                for item in stream:
+                    if isinstance(item, str):
+                        return _report_outcome(run, item)
+                    if (line := _state_line(item)) is not None:
+                        click.echo(line)
+            except KeyboardInterrupt:
+                click.echo(
+                    f"\nagentsup: the run goes on in tmux; `agentsup stop {run.run_id}` stops it", err=True
+                )
+                return 130
+    except ControlError as exc:
+        fail(f"lost the engine of run {run.run_id}: {exc}; see {run.engine_log}", EXIT_FAILED)
+    return _report_outcome(run, "")
+
+
+def _report_outcome(run: RunDir, outcome: str) -> int:
+    status = _status(run)
+    agents = status["agents"]
+    assert isinstance(agents, list)
+    counts: dict[str, int] = {}
+    for a in agents:
+        assert isinstance(a, dict)
+        counts[str(a["state"])] = counts.get(str(a["state"]), 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    if not outcome:
+        click.echo(f"agentsup: the engine of run {run.run_id} ended without finishing; see {run.engine_log}",
+                   err=True)
+        return EXIT_FAILED
+    click.echo(f"run {run.run_id} {outcome}: {summary}")
+    return EXIT_OK if outcome == "succeeded" else EXIT_FAILED
+
+
+def _run(ctx: Ctx, run_id: str | None) -> RunDir:
+    try:
+        if run_id is None:
+            runs = list_runs(ctx.state_dir)
+            if not runs:
+                fail(f"no runs under {ctx.state_dir}")
+            return runs[-1]
+        return find_run(ctx.state_dir, run_id)
+    except RunDirError as exc:
+        fail(str(exc))
+
+
+def _events(run: RunDir) -> list[Event]:
+    try:
+        store = EventStore.open_readonly(run.events_db)
+    except StoreError as exc:
+        fail(str(exc), EXIT_FAILED)
+    try:
+        return list(store.iter_all())
+    finally:
+        store.close()
+
+
+def _state(run: RunDir) -> RunState:
+    events = _events(run)
+    names: list[str] = []
+    if events and events[0].kind is EventKind.RUN_STARTED and isinstance(agents := events[0].data.get("agents"), list):
+        names = [str(a) for a in agents]
+    return RunState.fold(names, events)
+
+
+def _status(run: RunDir) -> dict[str, object]:
+    return dict(_state(run).status_json(run.run_id))
+
+
+@main.command("ls")
+@click.pass_obj
+def ls_cmd(ctx: Ctx) -> None:
+    """List runs, oldest first."""
+    for run in list_runs(ctx.state_dir):
+        try:
+            status = _status(run)
+        except SystemExit:
+            click.echo(f"{run.run_id:<40} (unreadable)")
+            continue
+        agents = status["agents"]
+        assert isinstance(agents, list)
+        click.echo(f"{run.run_id:<40} {status['state']!s:<10} {len(agents)} agents")
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def status(ctx: Ctx, run_id: str | None, as_json: bool) -> None:
+    """Show where RUN stands (the newest run when omitted). Works when the engine is down."""
+    run = _run(ctx, run_id)
+    st = _status(run)
+    if as_json:
+        click.echo(json.dumps(st))
+        return
+    click.echo(f"run {st['run']}: {st['state']}")
+    agents = st["agents"]
+    assert isinstance(agents, list)
+    click.echo(f"  {'AGENT':<24} {'STATE':<12} {'ATTEMPTS':>8} {'EXIT':>5}  DURATION")
+    for a in agents:
+        assert isinstance(a, dict)
+        dur = ""
+        if isinstance(a.get("started_at"), float) and isinstance(a.get("ended_at"), float):
+            dur = f"{a['ended_at'] - a['started_at']:.1f}s"
+        code = "" if a.get("exit_code") is None else str(a["exit_code"])
+        click.echo(f"  {a['name']!s:<24} {a['state']!s:<12} {a['attempts']!s:>8} {code:>5}  {dur}")
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events until the run ends.")
+@click.pass_obj
+def events(ctx: Ctx, run_id: str, as_json: bool, follow: bool) -> None:
+    """Print RUN's event log: the audit trail of every step."""
+    run = _run(ctx, run_id)
+
+    def show(ev: Event) -> None:
+        if as_json:
+            click.echo(json.dumps(ev.to_json()))
+        else:
+            t = time.strftime("%H:%M:%S", time.localtime(ev.ts))
+            data = json.dumps(dict(ev.data), separators=(",", ":"))
+            click.echo(f"{ev.seq:>6} {t} {ev.kind.value:<14} {ev.agent or '-':<20} {ev.source:<11} {data}")
+
+    last = 0
+    for ev in _events(run):
+        show(ev)
+        last = ev.seq
+    if not follow:
+        return
+    try:
+        with ControlClient(run.control_socket) as client:
+            _, stream = client.subscribe(after=last)
+            for item in stream:
+                if isinstance(item, str):
+                    return
+                if item.seq > last:
+                    show(item)
+                    last = item.seq
+    except ControlError:
+        return  # the engine is not running: the log above is all there is
+
+
+def _log_path(run: RunDir, agent: str, attempt: int | None) -> Path:
+    rec = _state(run).agents.get(agent)
+    if rec is None:
+        fail(f"no agent {agent!r} in run {run.run_id}")
+    n = attempt or rec.attempts
+    if n < 1:
+        fail(f"agent {agent!r} has not started yet ({rec.state.value})", EXIT_FAILED)
+    return run.output_log(agent, n)
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("agent")
+@click.option("--attempt", type=int, help="Which attempt (default: the latest).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing as the agent writes, until it ends.")
+@click.pass_obj
+def logs(ctx: Ctx, run_id: str, agent: str, attempt: int | None, follow: bool) -> None:
+    """Print AGENT's output (as its pane received it, colours included)."""
+    run = _run(ctx, run_id)
+    path = _log_path(run, agent, attempt)
+    out = sys.stdout.buffer
+    for chunk in _tail(path, follow, lambda: _agent_active(run, agent)):
+        out.write(chunk)
+        out.flush()
+
+
+def _agent_active(run: RunDir, agent: str) -> bool:
+    return _state(run).agents[agent].state.value in ("starting", "running", "idle", "needs_input")
+
+
+def _tail(path: Path, follow: bool, alive: object) -> Iterator[bytes]:
+    offset = 0
+    while True:
+        try:
+            with path.open("rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except FileNotFoundError:
+            data = b""
+        if data:
+            offset += len(data)
+            yield data
+            continue
+        if not follow or not (callable(alive) and alive()):
+            return
+        time.sleep(0.2)
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("agent", required=False)
+@click.pass_obj
+def attach(ctx: Ctx, run_id: str, agent: str | None) -> None:
+    """Put this terminal on AGENT's pane (or the run's session) with plain tmux; detach as usual."""
+    run = _run(ctx, run_id)
+    meta = run.read_meta()
+    backend = TmuxBackend(meta.tmux_socket)
+    if not backend.has_session(meta.session):
+        fail(f"run {run.run_id} has no tmux session any more; its output is in `agentsup logs {run.run_id} AGENT`",
+             EXIT_FAILED)
+    window = None
+    if agent is not None:
+        rec = _state(run).agents.get(agent)
+        if rec is None:
+            fail(f"no agent {agent!r} in run {run.run_id}")
+        if rec.window_id is None:
+            fail(f"agent {agent!r} has no pane yet ({rec.state.value})", EXIT_FAILED)
+        window = rec.window_id
+    argv = backend.attach_command(meta.session, window, os.environ.get("TMUX"))
+    os.execvp(argv[0], argv)
+
+
+def _control(ctx: Ctx, run_id: str, cmd: str, **args: str) -> None:
+    run = _run(ctx, run_id)
+    try:
+        with ControlClient(run.control_socket) as client:
+            client.request(cmd, **args)
+    except ControlError as exc:
+        fail(f"{cmd}: {exc}", EXIT_FAILED)
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("agent")
+@click.argument("text")
+@click.option("--no-enter", is_flag=True, help="Type the text without pressing Enter.")
+@click.pass_obj
+def send(ctx: Ctx, run_id: str, agent: str, text: str, no_enter: bool) -> None:
+    """Type TEXT into AGENT's pane (bracketed paste when it has several lines), then Enter."""
+    run = _run(ctx, run_id)
+    try:
+        with ControlClient(run.control_socket) as client:
+            client.request("send", agent=agent, text=text, enter=not no_enter)
+    except ControlError as exc:
+        fail(f"send: {exc}", EXIT_FAILED)
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("agent")
+@click.pass_obj
+def restart(ctx: Ctx, run_id: str, agent: str) -> None:
+    """Start AGENT again (stopping it first if it runs)."""
+    _control(ctx, run_id, "restart", agent=agent)
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("agent")
+@click.pass_obj
+def kill(ctx: Ctx, run_id: str, agent: str) -> None:
+    """Stop AGENT: SIGTERM to its process group, SIGKILL after the grace period."""
+    _control(ctx, run_id, "kill", agent=agent)
+
+
+@main.command()
+@click.argument("run_id")
+@click.pass_obj
+def stop(ctx: Ctx, run_id: str) -> None:
+    """Stop the whole run: nothing new starts, running agents are stopped."""
+    _control(ctx, run_id, "stop")

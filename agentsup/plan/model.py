@@ -1,0 +1,161 @@
+"""The plan model: what a validated ``plan.toml`` says, as frozen dataclasses.
+
+Everything past the loader works with these types only; no raw TOML dict travels further.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+
+class OnFailure(StrEnum):
+    """What a final failure does to the rest of the run."""
+
+    HALT = "halt"  # nothing new starts, waiting agents are skipped, running agents finish
+    CONTINUE = "continue"  # only agents that can no longer run are skipped
+
+
+class When(StrEnum):
+    """Which state of an upstream agent releases a dependent."""
+
+    SUCCEEDED = "succeeded"
+    FINISHED = "finished"  # succeeded or failed, whichever
+    FAILED = "failed"
+    STARTED = "started"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class DoneKind(StrEnum):
+    """How the supervisor decides that an agent finished its work."""
+
+    EXIT = "exit"  # the process exited; the exit code decides success
+    FILE = "file"  # the agent wrote the file named by AGENTSUP_DONE
+    PATTERN = "pattern"  # a line of its output matched a regex
+
+
+def _frozen_map(m: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    return MappingProxyType(dict(m or {}))
+
+
+@dataclass(frozen=True)
+class Dependency:
+    agent: str
+    when: When = When.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """An output line matching ``pattern`` raises an alert of ``severity``."""
+
+    pattern: re.Pattern[str]
+    severity: Severity = Severity.WARNING
+
+    @property
+    def match(self) -> str:
+        return self.pattern.pattern
+
+
+@dataclass(frozen=True)
+class DoneRule:
+    kind: DoneKind = DoneKind.EXIT
+    pattern: re.Pattern[str] | None = None  # set exactly when kind is PATTERN
+
+    def __str__(self) -> str:
+        if self.kind is DoneKind.PATTERN and self.pattern is not None:
+            return f"pattern:{self.pattern.pattern}"
+        return self.kind.value
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff between attempts: initial·factor^(n-1), capped, ± jitter (a fraction)."""
+
+    initial: float = 1.0
+    factor: float = 2.0
+    max: float = 60.0
+    jitter: float = 0.1
+
+    def delay(self, failures: int, rand: float) -> float:
+        """Seconds to wait after the ``failures``-th failure (1-based); ``rand`` is uniform in [0, 1)."""
+        base = min(self.max, self.initial * self.factor ** max(0, failures - 1))
+        return max(0.0, base * (1.0 + self.jitter * (2.0 * rand - 1.0)))
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One agent of the plan. Exactly one of ``cmd`` and ``argv`` is set."""
+
+    name: str
+    cmd: str | None = None  # run by ``sh -c``
+    argv: tuple[str, ...] | None = None  # run directly
+    cwd: Path | None = None  # absolute; None means the run's workdir
+    env: Mapping[str, str] = field(default_factory=_frozen_map)
+    after: tuple[Dependency, ...] = ()
+    timeout: float | None = None  # seconds
+    retries: int = 0
+    backoff: Backoff = field(default_factory=Backoff)
+    success_exit_codes: frozenset[int] = frozenset({0})
+    on_failure: OnFailure | None = None  # None: the run's policy
+    alerts: tuple[AlertRule, ...] = ()
+    done: DoneRule = field(default_factory=DoneRule)
+    line: int | None = None  # line of the agent's table in the plan file, for messages
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str
+    workdir: Path  # absolute
+    max_parallel: int | None = None  # None: no cap
+    on_failure: OnFailure = OnFailure.HALT
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: Path  # absolute path of the plan file
+    run: RunSpec
+    agents: Mapping[str, AgentSpec]  # in the order the file declares them
+
+    def failure_policy(self, agent: str) -> OnFailure:
+        spec = self.agents[agent]
+        return spec.on_failure if spec.on_failure is not None else self.run.on_failure
+
+    def dependents(self, agent: str) -> tuple[str, ...]:
+        return tuple(n for n, s in self.agents.items() if any(d.agent == agent for d in s.after))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a plan, located as precisely as the loader could."""
+
+    file: str
+    path: str  # key path, e.g. ``agents.review.after[0]``; empty for the whole file
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        key = f" {self.path}:" if self.path else ""
+        return f"{where}:{key} {self.message}"
+
+
+class PlanError(Exception):
+    """The plan is invalid; ``problems`` lists every problem found, in file order."""
+
+    def __init__(self, problems: tuple[Problem, ...]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

@@ -1,0 +1,462 @@
+"""Value types of plan keys: each converts a raw TOML value (reporting what is wrong) and describes itself
+as a JSON Schema fragment, so the validator and the schema come from one definition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar, cast
+
+from agentsup.plan.durations import DURATION_PATTERN, parse_duration
+from agentsup.plan.locate import KeyPath
+
+T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
+
+Report = Callable[[KeyPath, str], None]
+"""Records one problem at a key path."""
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_NAME = re.compile(NAME_PATTERN)
+_ENV_NAME = re.compile(ENV_NAME_PATTERN)
+NAME_RULE = '1 to 64 letters, digits, "_" or "-", starting with a letter or digit'
+
+
+_KINDS: tuple[tuple[type, str], ...] = (
+    (list, "an array"),
+    (dict, "a table"),
+    (dt.datetime, "a date-time"),  # before dt.date: a datetime is a date
+    (dt.date, "a date"),
+    (dt.time, "a time"),
+)
+
+
+def describe(value: object) -> str:
+    """What a raw TOML value is, for "expected X, found Y" messages."""
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int | float):
+        return f"{'an integer' if isinstance(value, int) else 'a float'} ({value})"
+    if isinstance(value, str):
+        return f"a string ({quote(value)})"
+    return next((noun for kind, noun in _KINDS if isinstance(value, kind)), f"a {type(value).__name__}")
+
+
+def quote(text: str, limit: int = 40) -> str:
+    """``text`` in double quotes, escaped and shortened for a one-line message."""
+    if len(text) > limit:
+        return json.dumps(text[: limit - 3], ensure_ascii=False)[:-1] + '..."'
+    return json.dumps(text, ensure_ascii=False)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """`` — did you mean "x"?`` when a candidate is close to ``word``, else empty."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" — did you mean {quote(close[0])}?" if close else ""
+
+
+def wrong_type(expected: str, raw: object) -> str:
+    return f"expected {expected}, found {describe(raw)}"
+
+
+class ValueType(ABC, Generic[T]):
+    """Converts a raw value to ``T``; on failure reports every problem and returns None."""
+
+    expected: str  # what a valid value is, e.g. "a positive integer"
+
+    @abstractmethod
+    def convert(self, raw: object, at: KeyPath, report: Report) -> T | None: ...
+
+    @abstractmethod
+    def schema(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class Key(Generic[T]):
+    """One key of a table: the single description the validator, the schema and the docs share."""
+
+    name: str
+    type: ValueType[T]
+    description: str
+    default: object = None  # JSON value shown as the schema's default; None when computed or absent
+    required: bool = False
+
+    def schema(self) -> dict[str, object]:
+        out = {"description": self.description, **self.type.schema()}
+        if self.default is not None:
+            out["default"] = self.default
+        return out
+
+
+@dataclass(frozen=True)
+class Table:
+    keys: tuple[Key[Any], ...]
+    exclusive: tuple[tuple[str, str], ...] = ()  # pairs of keys a table may not both set
+    noun: str = "key"  # what an unknown entry is called in messages
+
+    def key(self, name: str) -> Key[Any] | None:
+        return next((k for k in self.keys if k.name == name), None)
+
+
+class Values:
+    """The converted values of one table; ``has`` is true for every key the table set, valid or not."""
+
+    def __init__(self) -> None:
+        self._present: set[str] = set()
+        self._converted: dict[str, object] = {}
+
+    def set(self, key: Key[T], value: T | None) -> None:
+        self._present.add(key.name)
+        if value is not None:
+            self._converted[key.name] = value
+
+    def has(self, key: Key[Any]) -> bool:
+        return key.name in self._present
+
+    def get(self, key: Key[T]) -> T | None:
+        # Invariant: set() stored a value converted by key.type, hence a T.
+        return cast("T | None", self._converted.get(key.name))
+
+
+class Text(ValueType[str]):
+    def __init__(self, *, nonempty: bool = False) -> None:
+        self.nonempty = nonempty
+        self.expected = "a non-empty string" if nonempty else "a string"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> str | None:
+        if not isinstance(raw, str):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        if "\0" in raw:
+            report(at, "contains a NUL character")
+            return None
+        if self.nonempty and not raw.strip():
+            report(at, "must not be empty")
+            return None
+        return raw
+
+    def schema(self) -> dict[str, object]:
+        return {"type": "string", "pattern": r"\S"} if self.nonempty else {"type": "string"}
+
+
+class Name(ValueType[str]):
+    expected = "a name"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> str | None:
+        if not isinstance(raw, str):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        if not _NAME.fullmatch(raw):
+            report(at, f"invalid name {quote(raw)}: use {NAME_RULE}")
+            return None
+        return raw
+
+    def schema(self) -> dict[str, object]:
+        return {"type": "string", "pattern": NAME_PATTERN}
+
+
+class Integer(ValueType[int]):
+    def __init__(self, minimum: int | None = None, maximum: int | None = None) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+        if minimum == 1 and maximum is None:
+            self.expected = "a positive integer"
+        elif minimum == 0 and maximum is None:
+            self.expected = "a non-negative integer"
+        elif minimum is not None and maximum is not None:
+            self.expected = f"an integer from {minimum} to {maximum}"
+        else:
+            self.expected = "an integer"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> int | None:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        if (self.minimum is not None and raw < self.minimum) or (
+            self.maximum is not None and raw > self.maximum
+        ):
+            report(at, f"expected {self.expected}, found {raw}")
+            return None
+        return raw
+
+    def schema(self) -> dict[str, object]:
+        out: dict[str, object] = {"type": "integer"}
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        return out
+
+
+class Number(ValueType[float]):
+    def __init__(self, minimum: float, maximum: float | None = None) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+        upper = f" and at most {maximum:g}" if maximum is not None else ""
+        self.expected = f"a number at least {minimum:g}{upper}"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> float | None:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        if not math.isfinite(raw) or raw < self.minimum or (self.maximum is not None and raw > self.maximum):
+            report(at, f"expected {self.expected}, found {raw}")
+            return None
+        return float(raw)
+
+    def schema(self) -> dict[str, object]:
+        out: dict[str, object] = {"type": "number", "minimum": self.minimum}
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        return out
+
+
+class Duration(ValueType[float]):
+    def __init__(self, *, positive: bool = False) -> None:
+        self.positive = positive
+        self.expected = "a duration"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> float | None:
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            report(at, wrong_type('a duration (e.g. "30s", "10m", "1h30m" or a number of seconds)', raw))
+            return None
+        try:
+            seconds = parse_duration(raw)
+        except ValueError as e:
+            report(at, str(e))
+            return None
+        if self.positive and seconds <= 0:
+            report(at, f"must be greater than 0, found {quote(raw) if isinstance(raw, str) else raw}")
+            return None
+        return seconds
+
+    def schema(self) -> dict[str, object]:
+        number: dict[str, object] = {"type": "number", "minimum": 0}
+        if self.positive:
+            number = {"type": "number", "exclusiveMinimum": 0}
+        return {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, number]}
+
+
+class Choice(ValueType[E]):
+    def __init__(self, enum: type[E]) -> None:
+        self.enum = enum
+        self.expected = "one of " + ", ".join(quote(m.value) for m in enum)
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> E | None:
+        if not isinstance(raw, str):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        for member in self.enum:
+            if member.value == raw:
+                return member
+        values = [m.value for m in self.enum]
+        report(at, f"invalid value {quote(raw)}: expected {self.expected}{did_you_mean(raw, values)}")
+        return None
+
+    def schema(self) -> dict[str, object]:
+        return {"type": "string", "enum": [m.value for m in self.enum]}
+
+
+class Regex(ValueType[re.Pattern[str]]):
+    expected = "a regular expression"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> re.Pattern[str] | None:
+        if not isinstance(raw, str):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        return compile_regex(raw, at, report)
+
+    def schema(self) -> dict[str, object]:
+        return {"type": "string", "format": "regex"}
+
+
+def compile_regex(source: str, at: KeyPath, report: Report) -> re.Pattern[str] | None:
+    if not source:
+        report(at, "empty regex: it would match every line")
+        return None
+    try:
+        return re.compile(source)
+    except (re.error, OverflowError, RecursionError) as e:
+        report(at, f"invalid regex {quote(source)}: {e}")
+        return None
+
+
+class ArrayOf(ValueType[tuple[T, ...]]):
+    """An array whose every item is checked; the array is None if any item is invalid."""
+
+    def __init__(self, item: ValueType[T], *, nonempty: bool = False, expected: str | None = None) -> None:
+        self.item = item
+        self.nonempty = nonempty
+        self.expected = expected or f"a{' non-empty' if nonempty else 'n'} array of {_plural(item.expected)}"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> tuple[T, ...] | None:
+        if not isinstance(raw, list):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        if self.nonempty and not raw:
+            report(at, "must not be empty")
+            return None
+        items = [self.item.convert(v, (*at, i), report) for i, v in enumerate(raw)]
+        valid = [v for v in items if v is not None]
+        return tuple(valid) if len(valid) == len(items) else None
+
+    def schema(self) -> dict[str, object]:
+        out: dict[str, object] = {"type": "array", "items": self.item.schema()}
+        if self.nonempty:
+            out["minItems"] = 1
+        return out
+
+
+def _plural(expected: str) -> str:
+    for article in ("an ", "a "):
+        if expected.startswith(article):
+            noun = expected.removeprefix(article)
+            return noun.replace("string", "strings", 1).replace("integer", "integers", 1)
+    return expected
+
+
+class EnvTable(ValueType[Mapping[str, str]]):
+    expected = "a table of environment variables"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> Mapping[str, str] | None:
+        if not isinstance(raw, dict):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        env: dict[str, str] = {}
+        ok = True
+        for name, value in raw.items():
+            text = _env_value(value)
+            if not _ENV_NAME.fullmatch(name):
+                report(
+                    (*at, name),
+                    f"invalid environment variable name {quote(name)}: use letters, digits "
+                    'and "_", not starting with a digit',
+                )
+                ok = False
+            elif text is None:
+                report((*at, name), wrong_type("a string, number or boolean", value))
+                ok = False
+            elif "\0" in text:
+                report((*at, name), "contains a NUL character")
+                ok = False
+            else:
+                env[name] = text
+        return MappingProxyType(env) if ok else None
+
+    def schema(self) -> dict[str, object]:
+        return {
+            "type": "object",
+            "propertyNames": {"pattern": ENV_NAME_PATTERN},
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+        }
+
+
+def _env_value(value: object) -> str | None:
+    """The string an environment variable gets for a TOML scalar, as TOML itself would write it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None
+
+
+class Record(ValueType[T]):
+    """A table with known keys, built into ``T`` once every key converted."""
+
+    def __init__(self, table: Table, build: Callable[[Values, KeyPath, Report], T | None]) -> None:
+        self.table = table
+        self.build = build
+        self.expected = "a table"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> T | None:
+        values = convert_table(raw, self.table, at, report)
+        return None if values is None else self.build(values, at, report)
+
+    def schema(self) -> dict[str, object]:
+        return table_schema(self.table)
+
+
+def convert_table(raw: object, table: Table, at: KeyPath, report: Report) -> Values | None:
+    """Converts every key of ``raw`` (reporting unknown, missing and invalid ones); None if not a table."""
+    if not isinstance(raw, dict):
+        report(at, wrong_type("a table", raw))
+        return None
+    values = Values()
+    names = [k.name for k in table.keys]
+    for name, value in raw.items():
+        key = table.key(name)
+        if key is None:
+            noun = table.noun if isinstance(value, dict) else "key"
+            report((*at, name), f"unknown {noun} {quote(name)}{did_you_mean(name, names)}")
+            continue
+        values.set(key, key.type.convert(value, (*at, name), report))
+    for key in table.keys:
+        if key.required and not values.has(key):
+            report(at, f"missing required {table.noun} {quote(key.name)}")
+    for first, second in table.exclusive:
+        if first in raw and second in raw:
+            report(at, f"set only one of {quote(first)} and {quote(second)}, not both")
+    return values
+
+
+def table_schema(table: Table) -> dict[str, object]:
+    out: dict[str, object] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {k.name: k.schema() for k in table.keys},
+    }
+    required = [k.name for k in table.keys if k.required]
+    if required:
+        out["required"] = required
+    if table.exclusive:
+        out["allOf"] = [{"not": {"required": list(pair)}} for pair in table.exclusive]
+    return out
+
+
+class NamedTables(ValueType[Mapping[str, Values]]):
+    """A table of named sub-tables (``[agents.NAME]``), in file order; at least one."""
+
+    def __init__(self, table: Table, what: str) -> None:
+        self.table = table
+        self.what = what
+        self.expected = f"a table of {what}s"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> Mapping[str, Values] | None:
+        if not isinstance(raw, dict):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        if not raw:
+            report(at, f"at least one {self.what} is required, e.g. [{'.'.join(map(str, at))}.NAME]")
+            return None
+        out: dict[str, Values] = {}
+        for name, value in raw.items():
+            if not _NAME.fullmatch(name):
+                report((*at, name), f"invalid {self.what} name {quote(name)}: use {NAME_RULE}")
+            values = convert_table(value, self.table, (*at, name), report)
+            if values is not None:
+                out[name] = values
+        return out
+
+    def schema(self) -> dict[str, object]:
+        return {
+            "type": "object",
+            "minProperties": 1,
+            "patternProperties": {NAME_PATTERN: table_schema(self.table)},
+            "additionalProperties": False,
+        }
+
+
+def same(values: Values, at: KeyPath, report: Report) -> Values:
+    """The build step of a Record whose caller reads the Values itself."""
+    del at, report
+    return values

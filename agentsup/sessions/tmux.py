@@ -1,0 +1,462 @@
+"""The tmux backend: one tmux invocation per operation, on agentsup's own socket.
+
+libtmux provides the ``Server`` (socket handling) and its raw ``cmd``; the object API is not used because
+it costs several tmux calls per operation and races windows whose command exits at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import libtmux
+from libtmux import exc as libtmux_exc
+from libtmux.common import tmux_cmd
+
+from agentsup.sessions.backend import BackendError, LaunchSpec, Pane, TmuxNotFoundError
+from agentsup.sessions.wrapper import render_wrapper
+
+MIN_TMUX_VERSION = (3, 0)
+INSTALL_ADVICE = "install tmux >= 3.0, e.g. `apt install tmux` / `brew install tmux`"
+
+SUPERVISOR_WINDOW = "supervisor"
+TAG_RUN = "@agentsup_run"
+TAG_AGENT = "@agentsup_agent"
+TAG_ATTEMPT = "@agentsup_attempt"
+
+# Tabs cannot appear in tag values (checked at spawn) nor in ids and numbers; window names are left out.
+_PANE_FIELDS = (
+    "#{window_id}",
+    "#{pane_id}",
+    "#{pane_pid}",
+    "#{pane_dead}",
+    "#{pane_dead_status}",
+    "#{pane_dead_signal}",
+    "#{" + TAG_RUN + "}",
+    "#{" + TAG_AGENT + "}",
+    "#{" + TAG_ATTEMPT + "}",
+    "#{pid}",
+)
+_PANE_FORMAT = "\t".join(_PANE_FIELDS)
+
+_SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+_WINDOW_ID = re.compile(r"@[0-9]+\Z")
+_PANE_ID = re.compile(r"%[0-9]+\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_VERSION = re.compile(r"([0-9]+)\.([0-9]+)")
+# What tmux says when the target, or the whole server, no longer exists.
+_GONE = ("can't find", "no such", "no server running", "error connecting to")
+
+_STOP_POLL = 0.02
+_KILL_WAIT = 1.0
+
+
+def _tmux_arg(value: str) -> str:
+    """``value`` as one literal tmux argument.
+
+    tmux's argv parser takes an argument ending in ``;`` as a command separator and ``\\;`` as a
+    literal ``;``; nothing else in an argument is special to the parser.
+    """
+    if value.endswith(";"):
+        return value[:-1] + "\\;"
+    return value
+
+
+def _format_literal(value: str) -> str:
+    """``value`` for an argument tmux expands as a format (``-n``, ``-c``, ``pipe-pane``'s command)."""
+    return value.replace("#", "##")
+
+
+def _batch(*commands: Sequence[str]) -> list[str]:
+    """One argv running ``commands`` in order; tmux stops the list at the first failing command."""
+    argv: list[str] = []
+    for command in commands:
+        if argv:
+            argv.append(";")
+        argv.extend(_tmux_arg(arg) for arg in command)
+    return argv
+
+
+def _check_session_name(session: str) -> None:
+    if not _SESSION_NAME.match(session):
+        raise BackendError(
+            f"invalid tmux session name {session!r}: use letters, digits, '_' and '-', starting with a "
+            "letter or digit (tmux expands '#' and reserves ':' and '.' in names)"
+        )
+
+
+def _check_id(kind: str, value: str, pattern: re.Pattern[str]) -> None:
+    if not pattern.match(value):
+        raise BackendError(f"invalid tmux {kind} id {value!r}")
+
+
+def _check_tag(name: str, value: str) -> None:
+    if not value or _CONTROL.search(value):
+        raise BackendError(f"invalid {name} {value!r}: must be non-empty without control characters")
+
+
+def _check_no_nul(what: str, value: str) -> None:
+    if "\0" in value:
+        raise BackendError(f"{what} contains a NUL character, which no process argument can carry")
+
+
+def _is_gone(errors: Sequence[str]) -> bool:
+    return any(marker in line for line in errors for marker in _GONE)
+
+
+def _int_or_none(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+def _write_script(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
+    with os.fdopen(fd, "w", encoding="utf-8") as script:
+        os.fchmod(script.fileno(), 0o700)
+        script.write(text)
+
+
+def parse_version(text: str) -> tuple[int, int] | None:
+    """(major, minor) from ``tmux -V`` output; None for builds without a number (``tmux master``)."""
+    match = _VERSION.search(text)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+class TmuxBackend:
+    """The :class:`~agentsup.sessions.backend.Backend` on a local tmux server (``tmux -L socket_name``).
+
+    Thread-safe: spawn may be called from several worker threads at once.
+    """
+
+    def __init__(self, socket_name: str, tmux_bin: str | None = None) -> None:
+        resolved = shutil.which(tmux_bin or "tmux")
+        if resolved is None:
+            where = f"{tmux_bin!r} was not found" if tmux_bin else "tmux was not found on PATH"
+            raise TmuxNotFoundError(f"{where}: {INSTALL_ADVICE}")
+        self.socket_name = socket_name
+        self.tmux_bin = resolved
+        self._server = libtmux.Server(socket_name=socket_name, tmux_bin=resolved)
+        self._lock = threading.Lock()
+        self._next_index: dict[str, int] = {}
+        version = self.tmux_version()
+        if version is not None and version < MIN_TMUX_VERSION:
+            raise BackendError(
+                f"{resolved} is tmux {version[0]}.{version[1]}; agentsup needs tmux >= 3.0 to run a "
+                f"window's command without a shell and to pass its environment (-e): {INSTALL_ADVICE}"
+            )
+
+    # -- running tmux -------------------------------------------------------------------------------
+
+    def _tmux(self, argv: Sequence[str]) -> tmux_cmd:
+        try:
+            return self._server.cmd(*argv)
+        except libtmux_exc.TmuxCommandNotFound as exc:
+            raise TmuxNotFoundError(f"{self.tmux_bin} could not be run: {INSTALL_ADVICE}") from exc
+
+    def _run(self, argv: Sequence[str], what: str) -> list[str]:
+        proc = self._tmux(argv)
+        if proc.returncode != 0:
+            raise BackendError(f"tmux could not {what}: {_errors(proc)}")
+        return list(proc.stdout)
+
+    def _run_unless_gone(self, argv: Sequence[str], what: str) -> list[str] | None:
+        """Like ``_run``, but None when the target or the server does not exist."""
+        proc = self._tmux(argv)
+        if proc.returncode == 0:
+            return list(proc.stdout)
+        if _is_gone(proc.stderr):
+            return None
+        raise BackendError(f"tmux could not {what}: {_errors(proc)}")
+
+    def tmux_version(self) -> tuple[int, int] | None:
+        """The (major, minor) version of the tmux binary; None for development builds."""
+        lines = self._run(["-V"], "report its version")
+        return parse_version(" ".join(lines))
+
+    def socket_path(self) -> Path:
+        """Where this server's socket is, computed as tmux does (``$TMUX_TMPDIR`` or /tmp)."""
+        base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        return Path(os.path.realpath(Path(base) / f"tmux-{os.getuid()}")) / self.socket_name
+
+    # -- sessions -----------------------------------------------------------------------------------
+
+    def create_session(self, session: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> None:
+        """Create ``session`` whose first window, ``supervisor``, runs ``argv`` (exec'd, no shell)."""
+        _check_session_name(session)
+        if not argv:
+            raise BackendError(f"session {session!r}: empty argv for the supervisor window")
+        cwd_text = str(Path(cwd).absolute())
+        _check_no_nul("supervisor cwd", cwd_text)
+        command = ["new-session", "-d", "-s", session, "-n", SUPERVISOR_WINDOW, "-x", "200", "-y", "50"]
+        command += ["-c", _format_literal(cwd_text)]
+        for name, value in env.items():
+            if not name or "=" in name:
+                raise BackendError(f"session {session!r}: invalid environment variable name {name!r}")
+            _check_no_nul(f"supervisor env {name}", value)
+            command += ["-e", f"{name}={value}"]
+        for arg in argv:
+            _check_no_nul("supervisor argv", arg)
+        # With more than one argument tmux >= 3.0 execs argv directly; a lone one would go through sh -c.
+        command += ["--", *argv] if len(argv) > 1 else ["--", "/bin/sh", "-c", 'exec "$0"', argv[0]]
+        # A user's destroy-unattached would kill the detached session at once.
+        options = ["set-option", "-t", f"={session}:", "destroy-unattached", "off"]
+        self._run(_batch(command, options), f"create session {session!r}")
+        with self._lock:
+            self._next_index.pop(session, None)
+
+    def has_session(self, session: str) -> bool:
+        _check_session_name(session)
+        return self._tmux(["has-session", "-t", f"={session}"]).returncode == 0
+
+    def kill_session(self, session: str) -> None:
+        """Kill the session and every pane in it; no error when it (or the server) is already gone."""
+        _check_session_name(session)
+        self._run_unless_gone(["kill-session", "-t", f"={session}"], f"kill session {session!r}")
+        with self._lock:
+            self._next_index.pop(session, None)
+
+    # -- agent windows ------------------------------------------------------------------------------
+
+    def _window_indexes(self, session: str) -> list[int]:
+        lines = self._run(
+            ["list-windows", "-t", f"={session}", "-F", "#{window_index}"], f"list windows of {session!r}"
+        )
+        return [int(line) for line in lines if line.isdigit()]
+
+    def _allocate_index(self, session: str, *, refresh: bool) -> int:
+        with self._lock:
+            if refresh or session not in self._next_index:
+                used = self._window_indexes(session)
+                first_free = max(used, default=-1) + 1
+                self._next_index[session] = max(self._next_index.get(session, 0), first_free)
+            index = self._next_index[session]
+            self._next_index[session] = index + 1
+            return index
+
+    def _spawn_argv(self, session: str, index: int, launch: LaunchSpec, script: Path, log: Path) -> list[str]:
+        # Without an explicit target, commands after `new-window -d` act on the session's current window.
+        target = f"={session}:{index}"
+        pipe = f"cat >> {shlex.quote(str(log))}"
+        name = _format_literal(launch.agent)
+        return _batch(
+            ["new-window", "-d", "-t", target, "-n", name, "--", "/bin/sh", str(script)],
+            ["set-option", "-w", "-t", target, "remain-on-exit", "on"],
+            ["set-option", "-w", "-t", target, TAG_RUN, launch.run],
+            ["set-option", "-w", "-t", target, TAG_AGENT, launch.agent],
+            ["set-option", "-w", "-t", target, TAG_ATTEMPT, str(launch.attempt)],
+            ["pipe-pane", "-t", target, _format_literal(pipe)],
+            ["display-message", "-p", "-t", target, "#{window_id} #{pane_id} #{pane_pid}"],
+        )
+
+    def spawn(self, session: str, launch: LaunchSpec) -> Pane:
+        """Write the wrapper and open a tagged window running it, in one tmux invocation.
+
+        No first byte is lost: tmux runs a whole command list before its event loop reads any pane, so
+        ``pipe-pane`` is attached before the new pane's output is read, however fast the agent writes.
+        """
+        _check_session_name(session)
+        _check_tag("run", launch.run)
+        _check_tag("agent", launch.agent)
+        script = Path(launch.script).absolute()
+        log = Path(launch.output_log).absolute()
+        _check_no_nul("script path", str(script))
+        _check_no_nul("output log path", str(log))
+        text = render_wrapper(launch)
+        for path in (script, Path(launch.exit_file).absolute(), log):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        _write_script(script, text)
+        what = f"open a window for agent {launch.agent!r} in session {session!r}"
+        index = self._allocate_index(session, refresh=False)
+        proc = self._tmux(self._spawn_argv(session, index, launch, script, log))
+        if proc.returncode != 0 and any("in use" in line for line in proc.stderr):
+            # Someone else (a user, another backend) took the index: re-read the session once.
+            index = self._allocate_index(session, refresh=True)
+            proc = self._tmux(self._spawn_argv(session, index, launch, script, log))
+        if proc.returncode != 0 or not proc.stdout:
+            raise BackendError(f"tmux could not {what}: {_errors(proc)}")
+        window_id, pane_id, pid = proc.stdout[-1].split(" ")
+        return Pane(
+            window_id=window_id,
+            pane_id=pane_id,
+            pid=int(pid),
+            dead=False,
+            dead_status=None,
+            run=launch.run,
+            agent=launch.agent,
+            attempt=launch.attempt,
+        )
+
+    def list_panes(self, session: str) -> list[Pane]:
+        """Every tagged agent pane of the session, alive or dead, in one call; [] without a session."""
+        _check_session_name(session)
+        rows = self._pane_rows(session)
+        if any(row.unreaped for row in rows):
+            # Debian's tmux (libutempter) can miss a SIGCHLD and leave a dead pane's process unreaped,
+            # so without a status, until another child exits; a SIGCHLD makes it reap (tmux #311).
+            _nudge_reaper(rows[0].server_pid)
+            rows = self._pane_rows(session)
+        return [row.pane for row in rows if row.pane.run is not None]
+
+    def _pane_rows(self, session: str) -> list[_PaneRow]:
+        lines = self._run_unless_gone(
+            ["list-panes", "-s", "-t", f"={session}", "-F", _PANE_FORMAT], f"list panes of {session!r}"
+        )
+        return [_PaneRow.parse(line) for line in lines or []]
+
+    def capture(self, pane_id: str, lines: int = 50) -> str:
+        """The visible screen plus up to ``lines`` of history, wrapped lines joined."""
+        _check_id("pane", pane_id, _PANE_ID)
+        out = self._run(
+            ["capture-pane", "-p", "-J", "-t", pane_id, "-S", f"-{max(lines, 0)}"], f"capture {pane_id}"
+        )
+        return "\n".join(out)
+
+    def send_text(self, pane_id: str, text: str, enter: bool = True) -> None:
+        """Type ``text`` literally (one line) or paste it (several lines), then Enter if asked."""
+        _check_id("pane", pane_id, _PANE_ID)
+        _check_no_nul("text to send", text)
+        if "\n" in text or "\r" in text:
+            self._paste(pane_id, text)
+        elif text:
+            self._run(_batch(["send-keys", "-l", "-t", pane_id, "--", text]), f"type into {pane_id}")
+        if enter:
+            self._run(["send-keys", "-t", pane_id, "Enter"], f"press Enter in {pane_id}")
+
+    def _paste(self, pane_id: str, text: str) -> None:
+        buffer = f"agentsup-{uuid.uuid4().hex}"
+        fd, name = tempfile.mkstemp(prefix="agentsup-paste-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as tmp:
+                tmp.write(text)
+            # -p: bracketed paste when the application asked for it; -d: drop the buffer afterwards.
+            self._run(
+                _batch(
+                    ["load-buffer", "-b", buffer, _format_literal(name)],
+                    ["paste-buffer", "-p", "-d", "-b", buffer, "-t", pane_id],
+                ),
+                f"paste into {pane_id}",
+            )
+        finally:
+            Path(name).unlink(missing_ok=True)
+
+    def stop(self, pane: Pane, grace: float) -> None:
+        """SIGTERM the pane's process group, wait up to ``grace`` s, then SIGKILL what is left."""
+        server_pid = self._server_pid()
+        if not _signal_group(pane.pid, signal.SIGTERM):
+            return
+        if _wait_group_gone(pane.pid, grace, server_pid):
+            return
+        if not _signal_group(pane.pid, signal.SIGKILL):
+            return
+        # SIGKILL is delivered asynchronously; a short bounded wait lets callers see the group gone.
+        _wait_group_gone(pane.pid, _KILL_WAIT, server_pid)
+
+    def _server_pid(self) -> int | None:
+        lines = self._run_unless_gone(["display-message", "-p", "#{pid}"], "report its pid")
+        return int(lines[0]) if lines and lines[0].isdigit() else None
+
+    def kill_window(self, window_id: str) -> None:
+        """Close an agent window; no error when it is already gone."""
+        _check_id("window", window_id, _WINDOW_ID)
+        self._run_unless_gone(["kill-window", "-t", window_id], f"kill window {window_id}")
+
+    def attach_command(self, session: str, window_id: str | None, inside_tmux: str | None) -> list[str]:
+        """The argv that puts the user's terminal on ``window_id`` (or the session).
+
+        Inside this same server the client is switched; inside another server the attach is nested
+        (``env -u TMUX``, since tmux refuses to attach from inside tmux).
+        """
+        _check_session_name(session)
+        if window_id is not None:
+            _check_id("window", window_id, _WINDOW_ID)
+        base = [self.tmux_bin, "-L", self.socket_name]
+        if inside_tmux and self._is_this_server(inside_tmux):
+            return [*base, "switch-client", "-t", window_id or f"={session}"]
+        attach = [*base]
+        if window_id is not None:
+            attach += ["select-window", "-t", window_id, ";"]
+        attach += ["attach-session", "-t", f"={session}"]
+        return ["env", "-u", "TMUX", *attach] if inside_tmux else attach
+
+    def _is_this_server(self, tmux_env: str) -> bool:
+        theirs = tmux_env.split(",", 1)[0]
+        return bool(theirs) and os.path.realpath(theirs) == os.path.realpath(self.socket_path())
+
+
+@dataclass(frozen=True)
+class _PaneRow:
+    """One ``list-panes`` row: the pane, plus what the reaping workaround needs."""
+
+    pane: Pane
+    unreaped: bool
+    server_pid: int | None
+
+    @classmethod
+    def parse(cls, line: str) -> _PaneRow:
+        fields = line.split("\t")
+        if len(fields) != len(_PANE_FIELDS):
+            raise BackendError(f"unexpected list-panes row from tmux: {line!r}")
+        window_id, pane_id, pid, dead, status, dead_signal, run, agent, attempt, server_pid = fields
+        is_dead = dead == "1"
+        pane = Pane(
+            window_id=window_id,
+            pane_id=pane_id,
+            pid=int(pid),
+            dead=is_dead,
+            # tmux marks a pane dead at pty EOF and learns its status only once it reaps the process:
+            # dead_status may lag behind dead, and stays None after a fatal signal.
+            dead_status=_int_or_none(status) if is_dead else None,
+            run=run or None,
+            agent=agent or None,
+            attempt=_int_or_none(attempt),
+        )
+        # pane_dead_signal exists from tmux 3.3; before that a killed pane also looks unreaped.
+        unreaped = is_dead and not status and not dead_signal
+        return cls(pane=pane, unreaped=unreaped, server_pid=_int_or_none(server_pid))
+
+
+def _nudge_reaper(server_pid: int | None) -> None:
+    if server_pid is None:
+        return
+    try:
+        os.kill(server_pid, signal.SIGCHLD)
+    except ProcessLookupError:
+        return
+
+
+def _wait_group_gone(pgid: int, timeout: float, server_pid: int | None) -> bool:
+    """Poll until the process group is gone; False after ``timeout`` s."""
+    deadline = time.monotonic() + max(timeout, 0.0)
+    while _signal_group(pgid, 0):
+        if time.monotonic() >= deadline:
+            return False
+        # The wrapper is tmux's child: a zombie keeps the group alive until tmux reaps it.
+        _nudge_reaper(server_pid)
+        time.sleep(_STOP_POLL)
+    return True
+
+
+def _errors(proc: tmux_cmd) -> str:
+    return "; ".join(proc.stderr) or f"exit status {proc.returncode}"
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to the process group; False when the group no longer exists."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError as exc:
+        raise BackendError(f"not allowed to signal process group {pgid}: {exc}") from exc
+    return True

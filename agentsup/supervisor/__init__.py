@@ -1,0 +1,1 @@
+"""The engine: states, pure scheduler, event log, watchers, control server. Imports no Textual."""

@@ -1,0 +1,81 @@
+"""A blocking client of the control socket, for the CLI."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from agentsup.supervisor.events import JSON, Event
+
+
+class ControlError(Exception):
+    """The engine cannot be reached, or it refused the request; the message says which."""
+
+
+class ControlClient:
+    def __init__(self, path: Path, timeout: float | None = 10.0) -> None:
+        self.path = path
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout)
+        try:
+            self._sock.connect(str(path))
+        except OSError as exc:
+            self._sock.close()
+            raise ControlError(f"the engine is not reachable at {path}: {exc.strerror or exc}") from exc
+        self._file = self._sock.makefile("rb")
+        self._next_id = 0
+
+    def close(self) -> None:
+        self._file.close()
+        self._sock.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, obj: Mapping[str, JSON]) -> None:
+        self._sock.sendall(json.dumps(obj).encode() + b"\n")
+
+    def _read(self) -> dict[str, JSON] | None:
+        line = self._file.readline()
+        if not line:
+            return None
+        obj = json.loads(line)
+        if not isinstance(obj, dict):
+            raise ControlError(f"unexpected reply: {line[:200]!r}")
+        return obj
+
+    def request(self, cmd: str, **args: JSON) -> dict[str, JSON]:
+        self._next_id += 1
+        self._send({"id": self._next_id, "cmd": cmd, **args})
+        reply = self._read()
+        if reply is None:
+            raise ControlError("the engine closed the connection")
+        if reply.get("ok") is not True:
+            raise ControlError(str(reply.get("error", "request refused")))
+        return reply
+
+    def subscribe(self, after: int | None = None) -> tuple[dict[str, JSON], Iterator[Event | str]]:
+        """Snapshot, then events; the iterator ends with the outcome string (or "" if the engine vanished)."""
+        self._sock.settimeout(None)
+        args: dict[str, JSON] = {} if after is None else {"after": after}
+        reply = self.request("subscribe", **args)
+        snapshot = reply.get("snapshot")
+        if not isinstance(snapshot, dict):
+            raise ControlError("subscribe reply without a snapshot")
+
+        def stream() -> Iterator[Event | str]:
+            while (msg := self._read()) is not None:
+                ev = msg.get("event")
+                if isinstance(ev, dict):
+                    yield Event.from_json(ev)
+                elif msg.get("end"):
+                    yield str(msg.get("outcome") or "")
+                    return
+            yield ""
+
+        return snapshot, stream()

@@ -1,0 +1,93 @@
+"""Control commands a client may send to a live engine (restart, kill, send, stop, pause, resume, status)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from agentsup.supervisor.events import JSON, EventKind
+from agentsup.supervisor.states import ACTIVE, TERMINAL, AgentState, Source
+
+if TYPE_CHECKING:
+    from agentsup.supervisor.engine import Engine
+
+S = AgentState
+
+
+class CommandError(Exception):
+    """A control command cannot be carried out; the message goes back to the client."""
+
+COMMANDS = ("status", "kill", "restart", "send", "stop", "pause", "resume")
+MAX_SEND = 256 * 1024
+
+
+def _agent(engine: Engine, request: Mapping[str, JSON]) -> str:
+    agent = request.get("agent")
+    if not isinstance(agent, str) or not agent:
+        raise CommandError("this command needs an agent name ('agent')")
+    if agent not in engine.state.agents:
+        known = ", ".join(engine.state.agents)
+        raise CommandError(f"no agent {agent!r} in this run (agents: {known})")
+    return agent
+
+
+def _command_event(command: str, agent: str | None, **data: JSON) -> tuple[EventKind, str | None, str, dict[str, JSON]]:
+    return (EventKind.COMMAND, agent, Source.USER.value, {"command": command, **data})
+
+
+async def execute(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON]:  # noqa: PLR0911, PLR0912
+    cmd = request.get("cmd")
+    if cmd == "status":
+        return {"ok": True, "status": engine.state.status_json(engine.run.run_id)}
+    if cmd == "pause" or cmd == "resume":
+        engine.paused = cmd == "pause"
+        await engine.record([_command_event(cmd, None)])
+        return {"ok": True}
+    if cmd == "stop":
+        if engine.state.stopping:
+            return {"ok": True, "already": True}
+        await engine.record([
+            _command_event("stop", None),
+            (EventKind.RUN_STOPPING, None, Source.USER.value, {"reason": "stopped by the user"}),
+        ])
+        for agent in engine.not_started():
+            await engine.transition(agent, S.STOPPED, Source.USER, reason="run stopped before it started")
+        for agent in engine.active_agents():
+            engine.stop_agent(agent, "user")
+        return {"ok": True}
+    if cmd not in COMMANDS:
+        raise CommandError(f"unknown command {cmd!r}; known: {', '.join(COMMANDS)}")
+    agent = _agent(engine, request)
+    state = engine.state.agents[agent].state
+    if cmd == "kill":
+        if state in TERMINAL:
+            raise CommandError(f"agent {agent!r} is not running (it is {state.value})")
+        await engine.record([_command_event("kill", agent)])
+        if state in ACTIVE:
+            engine.stop_agent(agent, "user")
+        else:
+            await engine.transition(agent, S.STOPPED, Source.USER, reason="stopped by the user before it ran")
+        return {"ok": True}
+    if cmd == "restart":
+        if engine.state.stopping:
+            raise CommandError("the run is stopping; nothing restarts")
+        if state in ACTIVE:
+            await engine.record([_command_event("restart", agent)])
+            engine.stop_agent(agent, "restart")
+            return {"ok": True}
+        if state not in TERMINAL:
+            raise CommandError(f"agent {agent!r} has not run yet (it is {state.value})")
+        await engine.record([_command_event("restart", agent)])
+        await engine.transition(agent, S.WAITING, Source.USER, reason="restarted by the user")
+        return {"ok": True}
+    # send
+    text = request.get("text")
+    if not isinstance(text, str) or "\0" in text or len(text) > MAX_SEND:
+        raise CommandError(f"'send' needs 'text': a string without NUL, at most {MAX_SEND} bytes")
+    pane = engine.pane_of(agent)
+    if state not in ACTIVE or pane is None:
+        raise CommandError(f"agent {agent!r} has no live pane (it is {state.value})")
+    enter = request.get("enter", True) is not False
+    await engine.record([_command_event("send", agent, text=text)])
+    await engine.in_io(lambda: engine.backend.send_text(pane.pane_id, text, enter))
+    return {"ok": True}

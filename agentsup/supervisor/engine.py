@@ -1,0 +1,575 @@
+"""The engine: the only writer of a run's state.
+
+It is an actor. Watchers, timers, spawn threads and control clients post messages; one coroutine takes them
+one at a time, appends the events they cause to the log (committed before anything is acted on), folds
+them into the run state and asks the pure scheduler what to do next. tmux, files and SQLite are reached
+only through thread pools, never on the loop itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from agentsup.agents import preset_for
+from agentsup.plan import DoneKind, Plan
+from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane, read_exit_file
+from agentsup.supervisor import messages as m
+from agentsup.supervisor.commands import CommandError, execute
+from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, prepare_agent_files
+from agentsup.supervisor.events import JSON, Event, EventKind
+from agentsup.supervisor.fswatch import FileWatch
+from agentsup.supervisor.output import OutputTail
+from agentsup.supervisor.rundir import RunDir, RunMeta
+from agentsup.supervisor.runstate import RunState
+from agentsup.supervisor.scheduler import Decision, Hold, RunOutcome, Skip, Start, retry_at, schedule
+from agentsup.supervisor.states import ACTIVE, TERMINAL, AgentState, Source, check_transition
+from agentsup.supervisor.store import EventStore
+
+log = logging.getLogger("agentsup.engine")
+T = TypeVar("T")
+S = AgentState
+
+EventSpec = tuple[EventKind, str | None, str, dict[str, JSON]]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    grace: float = 5.0  # seconds between SIGTERM and SIGKILL when stopping an agent
+    sweep_interval: float = 2.0  # reconcile sweep period while agents are active
+    io_threads: int = 8
+
+
+class Engine:
+    def __init__(
+        self,
+        run: RunDir,
+        meta: RunMeta,
+        plan: Plan,
+        backend: Backend,
+        store: EventStore,
+        environ: dict[str, str],
+        options: EngineOptions | None = None,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.run, self.meta, self.plan, self.backend, self.store = run, meta, plan, backend, store
+        self.environ = environ
+        self.options = options or EngineOptions()
+        self.clock, self.rand = clock, rand
+        self.state = RunState.fold(list(plan.agents), store.iter_all())
+        self.outcome: RunOutcome | None = None
+        self.paused = False
+        self._queue: asyncio.Queue[m.Message] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._io = ThreadPoolExecutor(self.options.io_threads, thread_name_prefix="agentsup-io")
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="agentsup-db")
+        self._paths: dict[str, tuple[str, int, str]] = {}  # file path -> (agent, attempt, "exit"|"done"|"out")
+        self._tails: dict[str, OutputTail] = {}
+        self._reading: set[str] = set()
+        self._dirty: set[str] = set()
+        self._pending_exit: dict[str, m.Exited] = {}  # exits waiting for their final output read
+        self._exited: set[tuple[str, int]] = {
+            (e.agent, int(str(e.data.get("attempt", 0))))
+            for e in store.read(kinds=[EventKind.AGENT_EXIT])
+            if e.agent is not None
+        }
+        self._dead_seen: set[tuple[str, int]] = set()
+        self._stop_reason: dict[str, str] = {}  # agent -> "user" | "timeout" | "restart"
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._subscribers: set[asyncio.Queue[Event | None]] = set()
+        self._tasks: set[asyncio.Future[object]] = set()
+        self._watch = FileWatch(run.panes_dir, self._on_file)
+
+    # ---- plumbing -------------------------------------------------------------------------------
+
+    def post(self, msg: m.Message) -> None:
+        """Thread-safe: hand a message to the engine's loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, msg)
+
+    def _background(self, fn: Callable[[], T], then: Callable[[T], m.Message] | None = None) -> None:
+        """Run blocking ``fn`` on the I/O pool; post ``then(result)`` when it returns."""
+        assert self._loop is not None
+        fut = self._loop.run_in_executor(self._io, fn)
+
+        def done(f: asyncio.Future[T]) -> None:
+            self._tasks.discard(f)  # type: ignore[arg-type]
+            if f.cancelled():
+                return
+            if (exc := f.exception()) is not None:
+                log.error("background task failed", exc_info=exc)
+                return
+            if then is not None:
+                self._queue.put_nowait(then(f.result()))
+
+        self._tasks.add(fut)  # type: ignore[arg-type]
+        fut.add_done_callback(done)
+
+    async def record(self, specs: Iterable[EventSpec]) -> list[Event]:
+        """Append events in one transaction, then fold and publish them. Nothing is acted on before this."""
+        assert self._loop is not None
+        now = self.clock()
+        items = [(k, a, s, d, now) for k, a, s, d in specs]
+        events = await self._loop.run_in_executor(self._db, self.store.append_many, items)
+        for ev in events:
+            self.state.apply(ev)
+            for q in list(self._subscribers):
+                if q.qsize() > 50_000:  # a client that stopped reading is dropped, not buffered forever
+                    self._subscribers.discard(q)
+                    q.put_nowait(None)
+                else:
+                    q.put_nowait(ev)
+        return events
+
+    def _state_event(
+        self, agent: str, to: AgentState, source: Source, **data: JSON
+    ) -> EventSpec:
+        rec = self.state.agents[agent]
+        check_transition(agent, rec.state, to)
+        payload: dict[str, JSON] = {"from": rec.state.value, "to": to.value, "attempt": rec.attempts}
+        payload.update({k: v for k, v in data.items() if v is not None})
+        return (EventKind.AGENT_STATE, agent, source.value, payload)
+
+    async def transition(
+        self, agent: str, to: AgentState, source: Source, before: Iterable[EventSpec] = (), **data: JSON
+    ) -> None:
+        await self.record([*before, self._state_event(agent, to, source, **data)])
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    async def run_until_done(self, on_ready: Callable[[], None] | None = None) -> RunOutcome:
+        self._loop = asyncio.get_running_loop()
+        if self.state.last_seq == 0:
+            await self.record(
+                [(EventKind.RUN_STARTED, None, Source.ENGINE.value, {
+                    "plan": str(self.plan.path), "run_dir": str(self.run.path),
+                    "agents": list[JSON](self.plan.agents),
+                })]
+            )
+        self._watch.start()
+        sweeper = asyncio.create_task(self._sweep_loop())
+        if on_ready is not None:
+            on_ready()
+        try:
+            await self._main()
+        finally:
+            sweeper.cancel()
+            self._watch.stop()
+        assert self.outcome is not None
+        return self.outcome
+
+    async def _main(self) -> None:
+        while True:
+            decision = schedule(self.plan, self.state, self.clock(), paused=self.paused)
+            if await self._apply(decision):
+                continue  # actions changed state: decide again before waiting
+            if decision.outcome is not None and not self._pending_exit:
+                await self._finish(decision.outcome)
+                return
+            timeout = None if decision.wake_at is None else max(0.0, decision.wake_at - self.clock())
+            try:
+                msg = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                continue
+            await self._handle(msg)
+            while not self._queue.empty():  # drain a burst before scheduling again
+                await self._handle(self._queue.get_nowait())
+
+    async def _apply(self, decision: Decision) -> bool:
+        specs: list[EventSpec] = []
+        starts: list[Start] = []
+        for action in decision.actions:
+            if isinstance(action, Skip):
+                specs.append(self._state_event(action.agent, S.SKIPPED, Source.SCHEDULER, reason=action.reason))
+            elif isinstance(action, Hold):
+                if self.state.agents[action.agent].state is S.PENDING:
+                    specs.append(self._state_event(action.agent, S.WAITING, Source.SCHEDULER))
+            elif isinstance(action, Start):
+                starts.append(action)
+        if specs:
+            await self.record(specs)
+        for start in starts:
+            await self._start(start.agent, start.attempt)
+        return bool(specs or starts)
+
+    async def _finish(self, outcome: RunOutcome) -> None:
+        self.outcome = outcome
+        await self.record([(EventKind.RUN_FINISHED, None, Source.ENGINE.value, {"state": outcome.value})])
+        for q in list(self._subscribers):
+            q.put_nowait(None)
+        assert self._loop is not None
+        # Agents that declared themselves done may still run: stop them so nothing outlives the run.
+        panes = await self._loop.run_in_executor(self._io, self.backend.list_panes, self.meta.session)
+        await asyncio.gather(*(
+            self._loop.run_in_executor(self._io, self.backend.stop, p, self.options.grace)
+            for p in panes if not p.dead
+        ))
+
+    # ---- starting agents ------------------------------------------------------------------------
+
+    async def _start(self, agent: str, attempt: int) -> None:
+        spec = self.plan.agents[agent]
+        await self.transition(
+            agent, S.STARTING, Source.SCHEDULER,
+            before=[(EventKind.AGENT_SPAWN, agent, Source.SCHEDULER.value, {"attempt": attempt})],
+            attempt=attempt,
+        )
+        run = self.run
+        env = {**self.environ, **agent_environment(run, agent, attempt)}
+        launch = preset_for(spec).launch(spec, env)
+        ls = LaunchSpec(
+            run=run.run_id, agent=agent, attempt=attempt, argv=launch.argv,
+            cwd=spec.cwd or self.plan.run.workdir, env=launch.env,
+            script=run.script(agent, attempt), exit_file=run.exit_file(agent, attempt),
+            output_log=run.output_log(agent, attempt),
+        )
+        upstreams = [self._upstream_facts(d.agent) for d in spec.after]
+        tail = OutputTail(ls.output_log, spec.alerts, spec.done.pattern)
+        self._tails[agent] = tail
+        self._paths[str(ls.exit_file)] = (agent, attempt, "exit")
+        self._paths[str(ls.output_log)] = (agent, attempt, "out")
+        self._paths[str(run.done_file(agent, attempt))] = (agent, attempt, "done")
+        session = self.meta.session
+
+        def spawn() -> m.Message:
+            try:
+                prepare_agent_files(run, agent, attempt, upstreams, {})
+                return m.Spawned(agent, attempt, self.backend.spawn(session, ls))
+            except (BackendError, OSError) as exc:
+                return m.SpawnFailed(agent, attempt, str(exc))
+
+        self._background(spawn, lambda msg: msg)
+
+    def _upstream_facts(self, name: str) -> UpstreamFacts:
+        rec = self.state.agents[name]
+        duration = (
+            rec.ended_at - rec.started_at
+            if rec.ended_at is not None and rec.started_at is not None else None
+        )
+        return UpstreamFacts(name, rec.state.value, rec.exit_code, duration, self.run.out_dir(name))
+
+    # ---- messages -------------------------------------------------------------------------------
+
+    async def _handle(self, msg: m.Message) -> None:  # noqa: PLR0911, PLR0912
+        if isinstance(msg, m.Tick):
+            return
+        if isinstance(msg, m.Command):
+            await self._command(msg)
+            return
+        if isinstance(msg, m.Swept):
+            await self._reconcile(msg)
+            return
+        rec = self.state.agents.get(msg.agent)
+        if rec is None or msg.attempt != rec.attempts:
+            return  # a stale message about an earlier attempt
+        if isinstance(msg, m.Spawned):
+            await self._on_spawned(msg)
+        elif isinstance(msg, m.SpawnFailed):
+            if rec.state is S.STARTING:
+                await self._fail(msg.agent, Source.BACKEND, f"could not start: {msg.error}", None, None)
+        elif isinstance(msg, m.Exited):
+            await self._on_exited(msg)
+        elif isinstance(msg, m.DoneFileSeen):
+            spec = self.plan.agents[msg.agent]
+            if rec.state in ACTIVE - {S.STARTING} and spec.done.kind is DoneKind.FILE:
+                self._disarm(msg.agent)
+                await self.transition(msg.agent, S.SUCCEEDED, Source.DONE_FILE, reason="done file written")
+        elif isinstance(msg, m.OutputGrew):
+            self._read_output(msg.agent, msg.attempt, final=False)
+        elif isinstance(msg, m.OutputRead):
+            await self._on_output(msg)
+        elif isinstance(msg, m.TimedOut):
+            if rec.state in ACTIVE:
+                self.stop_agent(msg.agent, "timeout")
+        elif isinstance(msg, m.StopDone):
+            self._sweep_now()
+
+    async def _on_spawned(self, msg: m.Spawned) -> None:
+        rec = self.state.agents[msg.agent]
+        if rec.state is not S.STARTING:
+            return
+        p = msg.pane
+        spawned: EventSpec = (
+            EventKind.AGENT_SPAWNED, msg.agent, Source.BACKEND.value,
+            {"attempt": msg.attempt, "window_id": p.window_id, "pane_id": p.pane_id, "pid": p.pid},
+        )
+        await self.transition(msg.agent, S.RUNNING, Source.BACKEND, before=[spawned])
+        spec = self.plan.agents[msg.agent]
+        if spec.timeout is not None:
+            assert self._loop is not None
+            self._timers[msg.agent] = self._loop.call_later(
+                spec.timeout, self._queue.put_nowait, m.TimedOut(msg.agent, msg.attempt)
+            )
+        if msg.agent in self._stop_reason:  # killed while it was starting
+            self.stop_agent(msg.agent, self._stop_reason[msg.agent])
+        # A quick agent may have exited before the window existed in our books: look now.
+        self._check_files(msg.agent, msg.attempt)
+
+    def _check_files(self, agent: str, attempt: int) -> None:
+        run = self.run
+
+        def look() -> list[m.Message]:
+            found: list[m.Message] = []
+            rec = read_exit_file(run.exit_file(agent, attempt))
+            if run.done_file(agent, attempt).exists():
+                found.append(m.DoneFileSeen(agent, attempt))
+            found.append(m.OutputGrew(agent, attempt))
+            if rec is not None:
+                found.append(m.Exited(agent, attempt, rec, Source.EXIT_FILE.value))
+            return found
+
+        def post_all(msgs: list[m.Message]) -> m.Message:
+            for msg in msgs:
+                self._queue.put_nowait(msg)
+            return m.Tick()
+
+        self._background(look, post_all)
+
+    async def _on_exited(self, msg: m.Exited) -> None:
+        key = (msg.agent, msg.attempt)
+        if key in self._exited or msg.agent in self._pending_exit:
+            return
+        rec = self.state.agents[msg.agent]
+        if rec.state is S.STARTING:
+            return  # _on_spawned looks again once the pane is in the books
+        # Read the output to its end first, so alerts and a done pattern in the last lines count.
+        self._pending_exit[msg.agent] = msg
+        self._read_output(msg.agent, msg.attempt, final=True)
+
+    async def _conclude_exit(self, msg: m.Exited) -> None:
+        agent = msg.agent
+        self._exited.add((agent, msg.attempt))
+        self._disarm(agent)
+        r = msg.record
+        code = r.code if r is not None else msg.dead_status
+        sig = r.signal if r is not None else None
+        exit_ev: EventSpec = (
+            EventKind.AGENT_EXIT, agent, msg.source,
+            {"attempt": msg.attempt, "code": code, "signal": sig,
+             "started_at": r.started_at if r else None, "ended_at": r.ended_at if r else self.clock()},
+        )
+        rec = self.state.agents[agent]
+        if rec.state not in ACTIVE:  # already decided (done file or pattern): the exit is just recorded
+            await self.record([exit_ev])
+            return
+        source = Source(msg.source)
+        reason = self._stop_reason.pop(agent, None)
+        spec = self.plan.agents[agent]
+        if reason in ("user", "restart"):
+            await self.transition(agent, S.STOPPED, Source.USER, before=[exit_ev], exit_code=code, signal=sig,
+                                   reason="stopped by the user")
+            if reason == "restart":
+                await self.transition(agent, S.WAITING, Source.USER, reason="restarted by the user")
+            return
+        if reason == "timeout":
+            await self._fail(agent, Source.TIMEOUT, f"timed out after {spec.timeout:g}s", code, sig, [exit_ev])
+            return
+        if code is None or code not in spec.success_exit_codes:
+            why = f"killed by signal {sig}" if sig else f"exited with code {code}"
+            await self._fail(agent, source, why, code, sig, [exit_ev])
+        elif spec.done.kind is DoneKind.EXIT:
+            await self.transition(agent, S.SUCCEEDED, source, before=[exit_ev], exit_code=code)
+        else:
+            what = "writing its done file" if spec.done.kind is DoneKind.FILE else f"printing {spec.done}"
+            await self._fail(agent, source, f"exited with code {code} before {what}", code, sig, [exit_ev])
+
+    async def _fail(
+        self, agent: str, source: Source, reason: str, code: int | None, sig: int | None,
+        before: Iterable[EventSpec] = (),
+    ) -> None:
+        rec = self.state.agents[agent]
+        spec = self.plan.agents[agent]
+        at = None
+        if not (self.state.halted or self.state.stopping):
+            at = retry_at(spec, rec.attempts - rec.restart_base, self.clock(), self.rand())
+        if at is not None:
+            await self.transition(agent, S.RETRYING, source, before=before, reason=reason, exit_code=code,
+                                   signal=sig, retry_at=at)
+            return
+        final = S.LOST if source is Source.BACKEND and rec.state is not S.STARTING else S.FAILED
+        specs = [*before]
+        if rec.state is not final:
+            specs.append(self._state_event(agent, final, source, reason=reason, exit_code=code, signal=sig))
+        if self.plan.failure_policy(agent).value == "halt" and not self.state.halted:
+            specs.append((EventKind.RUN_HALTED, agent, Source.ENGINE.value,
+                          {"agent": agent, "reason": f"{agent} {final.value}: {reason}"}))
+        await self.record(specs)
+
+    def _disarm(self, agent: str) -> None:
+        if (t := self._timers.pop(agent, None)) is not None:
+            t.cancel()
+
+    # ---- output ---------------------------------------------------------------------------------
+
+    def _read_output(self, agent: str, attempt: int, final: bool) -> None:
+        tail = self._tails.get(agent)
+        if tail is None:
+            return
+        if agent in self._reading:
+            self._dirty.add(agent)
+            return
+        self._reading.add(agent)
+        self._background(partial(tail.read, final), lambda res: m.OutputRead(agent, attempt, res, final))
+
+    async def _on_output(self, msg: m.OutputRead) -> None:
+        agent = msg.agent
+        self._reading.discard(agent)
+        res = msg.result
+        specs: list[EventSpec] = [
+            (EventKind.ALERT, agent, Source.PATTERN.value,
+             {"attempt": msg.attempt, "severity": a.severity.value, "rule": a.rule, "line": a.line})
+            for a in res.alerts
+        ]
+        rec = self.state.agents[agent]
+        if res.done_line is not None and rec.state in ACTIVE - {S.STARTING}:
+            self._disarm(agent)
+            specs.append(self._state_event(agent, S.SUCCEEDED, Source.PATTERN, reason=res.done_line[:200]))
+        if specs:
+            await self.record(specs)
+        pending = self._pending_exit.get(agent)
+        if agent in self._dirty or (pending is not None and not msg.final):
+            self._dirty.discard(agent)
+            self._read_output(agent, msg.attempt, final=pending is not None)
+        elif pending is not None:
+            del self._pending_exit[agent]
+            await self._conclude_exit(pending)
+
+    def _on_file(self, path: str) -> None:
+        """watchdog's thread: map a path to the agent it belongs to."""
+        hit = self._paths.get(path)
+        if hit is None:
+            return
+        agent, attempt, what = hit
+        if what == "out":
+            self.post(m.OutputGrew(agent, attempt))
+        elif what == "done":
+            self.post(m.DoneFileSeen(agent, attempt))
+        else:
+            self.post(m.Exited(agent, attempt, read_exit_file(Path(path)), Source.EXIT_FILE.value))
+
+    # ---- stopping, sweeping ---------------------------------------------------------------------
+
+    def pane_of(self, agent: str) -> Pane | None:
+        rec = self.state.agents[agent]
+        if rec.pid is None or rec.window_id is None or rec.pane_id is None:
+            return None
+        return Pane(rec.window_id, rec.pane_id, rec.pid, False, None, self.run.run_id, agent, rec.attempts)
+
+    def stop_agent(self, agent: str, reason: str) -> None:
+        self._stop_reason[agent] = reason
+        pane = self.pane_of(agent)
+        if pane is None or self.state.agents[agent].state is S.STARTING:
+            return  # _on_spawned stops it once the pane exists
+        attempt = self.state.agents[agent].attempts
+        self._background(
+            partial(self.backend.stop, pane, self.options.grace), lambda _: m.StopDone(agent, attempt)
+        )
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.sweep_interval)
+            if any(r.state in ACTIVE for r in self.state.agents.values()):
+                self._sweep_now()
+
+    def _sweep_now(self) -> None:
+        active = [
+            (a, r.attempts) for a, r in self.state.agents.items() if r.state in ACTIVE - {S.STARTING}
+        ]
+        run, backend, session = self.run, self.backend, self.meta.session
+
+        def sweep() -> m.Message:
+            panes = tuple(backend.list_panes(session))  # listed before the files: an exit wins over a gone pane
+            exits = {}
+            done = set()
+            for agent, attempt in active:
+                if (rec := read_exit_file(run.exit_file(agent, attempt))) is not None:
+                    exits[(agent, attempt)] = rec
+                if run.done_file(agent, attempt).exists():
+                    done.add((agent, attempt))
+            return m.Swept(panes, exits, frozenset(done))
+
+        self._background(sweep, lambda msg: msg)
+
+    async def _reconcile(self, sweep: m.Swept) -> None:
+        by_key = {(p.agent, p.attempt): p for p in sweep.panes}
+        for agent, rec in list(self.state.agents.items()):
+            key = (agent, rec.attempts)
+            if rec.state not in ACTIVE - {S.STARTING}:
+                continue
+            self._read_output(agent, rec.attempts, final=False)
+            if key in sweep.done_files:
+                await self._handle(m.DoneFileSeen(agent, rec.attempts))
+            if key in sweep.exits:
+                await self._handle(m.Exited(agent, rec.attempts, sweep.exits[key], Source.EXIT_FILE.value))
+                continue
+            pane = by_key.get(key)
+            if pane is None:
+                self._disarm(agent)
+                self._stop_reason.pop(agent, None)
+                await self._fail(agent, Source.BACKEND, "its tmux window is gone", None, None)
+            elif pane.dead:
+                # The wrapper writes exit.json before it exits, so a dead pane without one was killed.
+                # Wait one more sweep in case the rename is in flight.
+                if key in self._dead_seen:
+                    await self._handle(
+                        m.Exited(agent, rec.attempts, None, Source.PANE_STATUS.value, pane.dead_status)
+                    )
+                else:
+                    self._dead_seen.add(key)
+                    self._sweep_soon()
+
+    def _sweep_soon(self) -> None:
+        assert self._loop is not None
+        self._loop.call_later(0.2, self._sweep_now)
+
+    # ---- control commands -----------------------------------------------------------------------
+
+    def subscribe(self) -> tuple[asyncio.Queue[Event | None], dict[str, JSON], int]:
+        """Register a subscriber: its queue, a snapshot and the seq the snapshot reflects, atomically."""
+        q: asyncio.Queue[Event | None] = asyncio.Queue()
+        if self.outcome is None:
+            self._subscribers.add(q)
+        else:
+            q.put_nowait(None)
+        return q, self.state.status_json(self.run.run_id), self.state.last_seq
+
+    async def read_events(self, after: int, upto: int) -> list[Event]:
+        assert self._loop is not None
+        events = await self._loop.run_in_executor(self._db, partial(self.store.read, after=after))
+        return [e for e in events if e.seq <= upto]
+
+    def unsubscribe(self, q: asyncio.Queue[Event | None]) -> None:
+        self._subscribers.discard(q)
+
+    async def _command(self, cmd: m.Command) -> None:
+        try:
+            reply = await execute(self, cmd.request)
+        except CommandError as exc:
+            reply = {"ok": False, "error": str(exc)}
+        if not cmd.reply.done():
+            cmd.reply.set_result(reply)
+
+    def post_stop(self, reason: str) -> None:
+        """Stop the run as if a client asked (safe from signal handlers on the loop)."""
+        assert self._loop is not None
+        self._queue.put_nowait(m.Command({"cmd": "stop", "reason": reason}, self._loop.create_future()))
+
+    async def in_io(self, fn: Callable[[], T]) -> T:
+        """Run blocking ``fn`` on the I/O pool and wait for it."""
+        assert self._loop is not None
+        return await self._loop.run_in_executor(self._io, fn)
+
+    def active_agents(self) -> list[str]:
+        return [a for a, r in self.state.agents.items() if r.state in ACTIVE]
+
+    def not_started(self) -> list[str]:
+        return [a for a, r in self.state.agents.items() if r.state not in ACTIVE | TERMINAL]

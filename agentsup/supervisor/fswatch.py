@@ -1,0 +1,53 @@
+"""inotify (through watchdog) on a run's watched files, turned into calls on the engine's loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import (
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+
+# Only writes matter. Opens and reads must stay out of the inotify mask: the engine reads the files it
+# watches, and seeing its own reads would feed back into more reads.
+_WANTED: list[type[FileSystemEvent]] = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent]
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, notify: Callable[[str], None]) -> None:
+        self._notify = notify
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory or type(event) not in _WANTED:
+            return
+        # A rename (the wrapper's atomic exit.json) reports the new name as dest_path.
+        path = event.dest_path or event.src_path
+        self._notify(path if isinstance(path, str) else path.decode())
+
+
+class FileWatch:
+    """Calls ``notify(path)`` from watchdog's thread for every file created, written or renamed into place
+    directly in ``root`` (not below it).
+
+    The callee filters; inotify may also miss events (queue overflow), which the engine's reconcile
+    sweep covers.
+    """
+
+    def __init__(self, root: Path, notify: Callable[[str], None]) -> None:
+        self._observer = Observer()
+        self._observer.daemon = True
+        self._observer.schedule(_Handler(notify), str(root), recursive=False, event_filter=_WANTED)
+
+    def start(self) -> None:
+        self._observer.start()
+
+    def stop(self) -> None:
+        if self._observer.is_alive():
+            self._observer.stop()
+            self._observer.join(timeout=5)

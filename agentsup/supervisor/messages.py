@@ -1,0 +1,96 @@
+"""Messages the engine's loop consumes, one at a time; threads and timers only ever post these."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agentsup.sessions import ExitRecord, Pane
+from agentsup.supervisor.events import JSON
+from agentsup.supervisor.output import ReadResult
+
+
+@dataclass(frozen=True)
+class Exited:
+    """An attempt's exit record was found (inotify or the sweep); ``record`` None means tmux's status."""
+
+    agent: str
+    attempt: int
+    record: ExitRecord | None
+    source: str
+    dead_status: int | None = None
+
+
+@dataclass(frozen=True)
+class DoneFileSeen:
+    agent: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class OutputGrew:
+    agent: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class OutputRead:
+    agent: str
+    attempt: int
+    result: ReadResult
+    final: bool
+
+
+@dataclass(frozen=True)
+class Spawned:
+    agent: str
+    attempt: int
+    pane: Pane
+
+
+@dataclass(frozen=True)
+class SpawnFailed:
+    agent: str
+    attempt: int
+    error: str
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    agent: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class StopDone:
+    agent: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Swept:
+    """One reconcile pass: every agent pane tmux lists, and exit files that exist for active agents."""
+
+    panes: tuple[Pane, ...]
+    exits: Mapping[tuple[str, int], ExitRecord]
+    done_files: frozenset[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A control request; the engine answers through ``reply``."""
+
+    request: Mapping[str, JSON]
+    reply: asyncio.Future[dict[str, JSON]]
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Wake up to re-run the scheduler (a retry's backoff ended)."""
+
+
+Message = (
+    Exited | DoneFileSeen | OutputGrew | OutputRead | Spawned | SpawnFailed | TimedOut | StopDone | Swept
+    | Command | Tick
+)

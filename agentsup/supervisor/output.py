@@ -1,0 +1,95 @@
+"""Reading an agent's output log incrementally: ANSI stripped, lines matched against its rules once."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentsup.plan import AlertRule, Severity
+
+# CSI, OSC (BEL or ST terminated), then any other two-byte escape.
+_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+READ_CHUNK = 1 << 20
+MAX_LINE = 64 * 1024  # longer lines are cut here for matching; the log on disk keeps everything
+RING_LINES = 200
+
+
+def strip_ansi(data: bytes) -> bytes:
+    return _ANSI.sub(b"", data)
+
+
+@dataclass(frozen=True)
+class AlertHit:
+    severity: Severity
+    rule: str
+    line: str
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    alerts: tuple[AlertHit, ...]
+    done_line: str | None  # first line matching the done pattern, if any
+    lines: int
+    grew: bool
+
+
+@dataclass
+class OutputTail:
+    """The read position and unfinished line of one attempt's ``output.log``."""
+
+    path: Path
+    rules: tuple[AlertRule, ...] = ()
+    done: re.Pattern[str] | None = None
+    offset: int = 0
+    partial: bytes = b""
+    ring: deque[str] = field(default_factory=lambda: deque(maxlen=RING_LINES))
+
+    def read(self, final: bool = False) -> ReadResult:
+        """Read what was appended since the last call; ``final`` also flushes an unterminated line.
+
+        Blocking file I/O: call it off the event loop.
+        """
+        alerts: list[AlertHit] = []
+        done_line: str | None = None
+        count = 0
+        grew = False
+        try:
+            f = self.path.open("rb")
+        except FileNotFoundError:
+            return ReadResult((), None, 0, False)
+        with f:
+            f.seek(self.offset)
+            while chunk := f.read(READ_CHUNK):
+                grew = True
+                self.offset += len(chunk)
+                *complete, self.partial = (self.partial + chunk).split(b"\n")
+                if len(self.partial) > MAX_LINE:
+                    complete.append(self.partial[:MAX_LINE])
+                    self.partial = b""
+                for raw in complete:
+                    d = self._line(raw, alerts)
+                    done_line = done_line or d
+                    count += 1
+        if final and self.partial:
+            d = self._line(self.partial, alerts)
+            done_line = done_line or d
+            self.partial = b""
+            count += 1
+        return ReadResult(tuple(alerts), done_line, count, grew)
+
+    def _line(self, raw: bytes, alerts: list[AlertHit]) -> str | None:
+        text = strip_ansi(raw[:MAX_LINE]).decode("utf-8", "replace")
+        if "\r" in text:  # a progress bar redraws the line: keep what the screen shows last
+            text = text.rstrip("\r").rsplit("\r", 1)[-1]
+        self.ring.append(text)
+        for rule in self.rules:
+            if rule.pattern.search(text):
+                alerts.append(AlertHit(rule.severity, rule.match, text[:1000]))
+        if self.done is not None and self.done.search(text):
+            return text
+        return None
+
+    def last_lines(self, n: int) -> list[str]:
+        return list(self.ring)[-n:]

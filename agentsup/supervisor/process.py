@@ -1,0 +1,62 @@
+"""Running the engine as a process: load the run, serve the control socket, run to the end."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from agentsup.plan import PlanError, parse_plan
+from agentsup.sessions import TmuxBackend
+from agentsup.supervisor.control import ControlServer
+from agentsup.supervisor.engine import Engine
+from agentsup.supervisor.rundir import RunDir
+from agentsup.supervisor.scheduler import RunOutcome
+from agentsup.supervisor.store import EventStore
+
+log = logging.getLogger("agentsup.engine")
+READY_FILE = "engine.ready"
+
+
+async def _serve(engine: Engine, run: RunDir) -> RunOutcome:
+    server = ControlServer(engine, run.control_socket)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        # Closing the terminal or tmux's SIGHUP must not kill the run's bookkeeping mid-write; stop cleanly.
+        loop.add_signal_handler(sig, lambda: engine.post_stop("engine received a signal"))
+    try:
+        return await engine.run_until_done(on_ready=lambda: (run.path / READY_FILE).touch())
+    finally:
+        await server.close()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m agentsup.supervisor RUN_DIR", flush=True)
+        return 2
+    run = RunDir(Path(argv[0]).resolve())
+    logging.basicConfig(
+        filename=run.engine_log, level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        meta = run.read_meta()
+        plan = parse_plan(run.plan_copy.read_text(), file=meta.plan_file, base_dir=Path(meta.plan_file).parent)
+        store = EventStore.open(run.events_db)
+        backend = TmuxBackend(meta.tmux_socket)
+        engine = Engine(run, meta, plan, backend, store, run.read_environ())
+        outcome = asyncio.run(_serve(engine, run))
+    except PlanError as exc:
+        log.error("the run's plan is invalid:\n%s", exc)
+        return 2
+    except Exception:
+        log.exception("engine crashed")
+        raise
+    log.info("run finished: %s", outcome.value)
+    if not meta.keep_session:
+        # Close the agents' windows; the session ends with this process, the last window left.
+        for pane in backend.list_panes(meta.session):
+            backend.kill_window(pane.window_id)
+    return 0 if outcome is RunOutcome.SUCCEEDED else 1

@@ -1,0 +1,176 @@
+"""The scheduler: a pure function of (plan, run state, now) to the actions the engine should take.
+
+No I/O, no clock, no randomness: the engine passes ``now`` and records every random draw in the log, so a
+replayed run schedules exactly as it did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agentsup.plan.model import AgentSpec, Dependency, Plan, When
+from agentsup.supervisor.runstate import AgentRecord, RunOutcome, RunState
+from agentsup.supervisor.states import ACTIVE, TERMINAL, AgentState
+
+__all__ = ["Action", "Decision", "Hold", "RunOutcome", "Skip", "Start", "retry_at", "schedule"]
+
+_S = AgentState
+
+
+@dataclass(frozen=True)
+class Start:
+    """Start the next attempt of ``agent`` (``attempt`` = attempts so far + 1)."""
+
+    agent: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Move ``agent`` from PENDING to WAITING: ready, but held back by the cap or a paused run."""
+
+    agent: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Move ``agent`` to SKIPPED; ``reason`` names the upstream or the halt that ruled it out."""
+
+    agent: str
+    reason: str
+
+
+Action = Start | Hold | Skip
+
+
+@dataclass(frozen=True)
+class Decision:
+    actions: tuple[Action, ...]  # to apply in order
+    wake_at: float | None  # earliest future retry time: call schedule again then, if nothing else happens
+    outcome: RunOutcome | None  # the run's outcome once ``actions`` are applied; None while it goes on
+
+
+_WAITING_ROOM = frozenset({_S.PENDING, _S.WAITING, _S.RETRYING})
+
+
+def retry_at(spec: AgentSpec, attempts: int, now: float, rand: float) -> float | None:
+    """When to start the next attempt after attempt number ``attempts`` failed; None if it was the last.
+
+    ``rand`` is uniform in [0, 1) (the engine draws and records it).
+    """
+    if attempts < 1 + spec.retries:
+        return now + spec.backoff.delay(attempts, rand)
+    return None
+
+
+def _dep_status(dep: Dependency, up: AgentRecord | None, up_state: AgentState) -> bool | str:
+    """True when ``dep`` is met, a skip reason when it can never be met, False while it may still be."""
+    if up is None:
+        return False  # an agent not known yet (a dynamic worker) may still appear
+    match dep.when:
+        case When.SUCCEEDED:
+            met = up_state is _S.SUCCEEDED
+        case When.FAILED:
+            met = up_state is _S.FAILED
+        case When.FINISHED:
+            met = up_state in TERMINAL
+        case When.STARTED:
+            met = up.ever_ran
+    if met:
+        return True
+    if up_state not in TERMINAL:
+        return False
+    why = f'upstream "{dep.agent}" {up_state.value}'
+    if dep.when is When.STARTED:
+        return f"{why} without ever running"
+    if dep.when is When.FAILED:
+        return f"{why} (needed: failed)"
+    return why
+
+
+def _outcome(states: Mapping[str, AgentState], stopping: bool) -> RunOutcome | None:
+    if not all(s in TERMINAL for s in states.values()):
+        return None
+    if stopping:
+        return RunOutcome.STOPPED
+    if any(s in (_S.FAILED, _S.LOST) for s in states.values()):
+        return RunOutcome.FAILED
+    return RunOutcome.SUCCEEDED
+
+
+def _cascade_skips(
+    plan: Plan, records: Mapping[str, AgentRecord], states: dict[str, AgentState]
+) -> list[Skip]:
+    """Skip every pending agent with a dependency that can no longer be met, repeating to a fixpoint.
+
+    Updates ``states`` with the skips.
+    """
+    skips: list[Skip] = []
+    changed = True
+    while changed:
+        changed = False
+        for name, spec in plan.agents.items():
+            if states[name] not in (_S.PENDING, _S.WAITING):
+                continue
+            for dep in spec.after:
+                status = _dep_status(dep, records.get(dep.agent), states.get(dep.agent, _S.PENDING))
+                if isinstance(status, str):
+                    skips.append(Skip(name, status))
+                    states[name] = _S.SKIPPED
+                    changed = True
+                    break
+    return skips
+
+
+def _ready(
+    spec: AgentSpec, records: Mapping[str, AgentRecord], states: Mapping[str, AgentState], now: float
+) -> bool:
+    """Whether ``spec``'s agent may start now: all dependencies met, or its retry is due."""
+    state, due = states[spec.name], records[spec.name].retry_at
+    if state is _S.RETRYING:
+        return due is None or due <= now
+    return state in (_S.PENDING, _S.WAITING) and all(
+        _dep_status(d, records.get(d.agent), states.get(d.agent, _S.PENDING)) is True for d in spec.after
+    )
+
+
+def schedule(plan: Plan, run: RunState, now: float, *, paused: bool = False) -> Decision:
+    """Decide what to start, hold or skip now, when to look again, and whether the run is over."""
+    records: dict[str, AgentRecord] = dict(run.agents)
+    for name in plan.agents:
+        records.setdefault(name, AgentRecord(name))
+    # Projected states: the run's states with this decision's actions applied.
+    states: dict[str, AgentState] = {name: rec.state for name, rec in records.items()}
+
+    if run.stopping:
+        return Decision((), None, _outcome(states, stopping=True))
+
+    if run.halted:
+        reason = "run halted" if run.halted_by is None else f"run halted: {run.halted_by} failed"
+        skips: list[Action] = []
+        for name in plan.agents:
+            if states[name] in _WAITING_ROOM:
+                skips.append(Skip(name, reason))
+                states[name] = _S.SKIPPED
+        return Decision(tuple(skips), None, _outcome(states, stopping=False))
+
+    actions: list[Action] = list(_cascade_skips(plan, records, states))
+    active = sum(1 for s in states.values() if s in ACTIVE)
+    cap = plan.run.max_parallel
+    wake_at: float | None = None
+    for name, spec in plan.agents.items():
+        rec, state = records[name], states[name]
+        if not _ready(spec, records, states, now):
+            if state is _S.RETRYING and rec.retry_at is not None:
+                wake_at = rec.retry_at if wake_at is None else min(wake_at, rec.retry_at)
+            continue
+        if not paused and (cap is None or active < cap):
+            actions.append(Start(name, rec.attempts + 1))
+            states[name] = _S.STARTING
+            active += 1
+        elif state is _S.PENDING:
+            actions.append(Hold(name))
+            states[name] = _S.WAITING
+
+    return Decision(tuple(actions), wake_at, _outcome(states, stopping=False))

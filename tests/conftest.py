@@ -1,0 +1,26 @@
+"""Shared fixtures: an isolated tmux server per test. tmux is required: without it the run fails."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.tmuxenv import TmuxEnv, isolated_tmux
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if shutil.which("tmux") is None:
+        pytest.exit(
+            "tmux is required to run agentsup's tests (install tmux >= 3.0, e.g. `apt install tmux`)",
+            returncode=3,
+        )
+
+
+@pytest.fixture
+def tmux_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TmuxEnv]:
+    """A real tmux server on a socket of its own, killed after the test."""
+    with isolated_tmux(tmp_path, monkeypatch) as env:
+        yield env

@@ -1,0 +1,65 @@
+"""Drive the installed ``agentsup`` command against an isolated tmux server and state directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pexpect
+
+from agentsup.supervisor.events import JSON, Event
+
+AGENTSUP = str(Path(sys.executable).parent / "agentsup")
+
+
+class Agentsup:
+    def __init__(self, env: Mapping[str, str], state_dir: Path, socket: str) -> None:
+        self.env = dict(env)
+        self.state_dir = state_dir
+        self.socket = socket
+
+    def spawn(self, *args: str, timeout: float = 30) -> pexpect.spawn:
+        return pexpect.spawn(
+            AGENTSUP, list(args), env=self.env, timeout=timeout, encoding="utf-8", dimensions=(50, 200)
+        )
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run([AGENTSUP, *args], env=self.env, capture_output=True, text=True, check=False)
+        if check and r.returncode != 0:
+            raise AssertionError(f"agentsup {' '.join(args)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def status_json(self, run_id: str) -> dict[str, JSON]:
+        out = json.loads(self.run("status", run_id, "--json").stdout)
+        assert isinstance(out, dict)
+        return out
+
+    def events(self, run_id: str) -> list[Event]:
+        lines = self.run("events", run_id, "--json").stdout.splitlines()
+        return [Event.from_json(json.loads(line)) for line in lines]
+
+    def logs(self, run_id: str, agent: str, attempt: int | None = None) -> str:
+        extra = [] if attempt is None else ["--attempt", str(attempt)]
+        return self.run("logs", run_id, agent, *extra).stdout
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.state_dir / "runs" / run_id
+
+    def has_session(self, session: str) -> bool:
+        r = subprocess.run(
+            ["tmux", "-L", self.socket, "has-session", "-t", f"={session}"],
+            env=self.env, capture_output=True, check=False,
+        )
+        return r.returncode == 0
+
+
+def isolated_env(home: Path, state_dir: Path, socket: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    env.update(
+        HOME=str(home), SHELL="/bin/sh", AGENTSUP_STATE_DIR=str(state_dir), AGENTSUP_TMUX_SOCKET=socket,
+    )
+    return env
