@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -53,11 +54,16 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="agentsup")
 @click.option(
-    "--state-dir", type=click.Path(path_type=Path), envvar="AGENTSUP_STATE_DIR",
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    envvar="AGENTSUP_STATE_DIR",
     help="Where runs keep their files.  [env: AGENTSUP_STATE_DIR; default: $XDG_STATE_HOME/agentsup]",
 )
 @click.option(
-    "--tmux-socket", default="agentsup", envvar="AGENTSUP_TMUX_SOCKET", show_default=True,
+    "--tmux-socket",
+    default="agentsup",
+    envvar="AGENTSUP_TMUX_SOCKET",
+    show_default=True,
     help="Name of agentsup's own tmux socket (tmux -L NAME).  [env: AGENTSUP_TMUX_SOCKET]",
 )
 @click.pass_context
@@ -113,7 +119,9 @@ def _backend(ctx: Ctx) -> TmuxBackend:
 @click.option("--run-id", help="Name the run (letters, digits, '_', '-'); default: PLAN-NAME-TIME-RANDOM.")
 @click.option("--keep-session", is_flag=True, help="Keep the run's tmux session after the run ends.")
 @click.pass_obj
-def start(ctx: Ctx, plan_file: Path, no_tui: bool, detach: bool, run_id: str | None, keep_session: bool) -> None:
+def start(
+    ctx: Ctx, *, plan_file: Path, no_tui: bool, detach: bool, run_id: str | None, keep_session: bool
+) -> None:
     """Start a run of PLAN_FILE in its own tmux session.
 
     The run belongs to tmux, not to this terminal: closing it never stops the run. Until the dashboard
@@ -125,8 +133,12 @@ def start(ctx: Ctx, plan_file: Path, no_tui: bool, detach: bool, run_id: str | N
     backend = _backend(ctx)
     rid = run_id or new_run_id(plan.run.name)
     meta = RunMeta(
-        run_id=rid, plan_file=str(plan.path), tmux_socket=ctx.tmux_socket, session=rid,
-        created_at=time.time(), keep_session=keep_session,
+        run_id=rid,
+        plan_file=str(plan.path),
+        tmux_socket=ctx.tmux_socket,
+        session=rid,
+        created_at=time.time(),
+        keep_session=keep_session,
     )
     try:
         run = create_run_dir(ctx.state_dir, meta, plan.path.read_text(), os.environ)
@@ -135,10 +147,15 @@ def start(ctx: Ctx, plan_file: Path, no_tui: bool, detach: bool, run_id: str | N
     except OSError as exc:
         fail(f"cannot read {plan.path}: {exc.strerror}")
     if backend.has_session(rid):
-        fail(f"a tmux session named {rid!r} already exists on socket {ctx.tmux_socket!r}; choose another --run-id")
+        fail(
+            f"a tmux session named {rid!r} already exists on socket {ctx.tmux_socket!r}; "
+            "choose another --run-id"
+        )
     try:
         backend.create_session(
-            rid, [sys.executable, "-m", "agentsup.supervisor", str(run.path)], plan.run.workdir,
+            rid,
+            [sys.executable, "-m", "agentsup.supervisor", str(run.path)],
+            plan.run.workdir,
             {"AGENTSUP_STATE_DIR": str(ctx.state_dir)},
         )
     except BackendError as exc:
@@ -200,18 +217,14 @@ def _follow_run(run: RunDir) -> int:
 
 
 def _report_outcome(run: RunDir, outcome: str) -> int:
-    status = _status(run)
-    agents = status["agents"]
-    assert isinstance(agents, list)
-    counts: dict[str, int] = {}
-    for a in agents:
-        assert isinstance(a, dict)
-        counts[str(a["state"])] = counts.get(str(a["state"]), 0) + 1
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     if not outcome:
-        click.echo(f"agentsup: the engine of run {run.run_id} ended without finishing; see {run.engine_log}",
-                   err=True)
+        click.echo(
+            f"agentsup: the engine of run {run.run_id} ended without finishing; see {run.engine_log}",
+            err=True,
+        )
         return EXIT_FAILED
+    counts = Counter(rec.state.value for rec in _state(run).agents.values())
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     click.echo(f"run {run.run_id} {outcome}: {summary}")
     return EXIT_OK if outcome == "succeeded" else EXIT_FAILED
 
@@ -242,13 +255,13 @@ def _events(run: RunDir) -> list[Event]:
 def _state(run: RunDir) -> RunState:
     events = _events(run)
     names: list[str] = []
-    if events and events[0].kind is EventKind.RUN_STARTED and isinstance(agents := events[0].data.get("agents"), list):
+    if (
+        events
+        and events[0].kind is EventKind.RUN_STARTED
+        and isinstance(agents := events[0].data.get("agents"), list)
+    ):
         names = [str(a) for a in agents]
     return RunState.fold(names, events)
-
-
-def _status(run: RunDir) -> dict[str, object]:
-    return dict(_state(run).status_json(run.run_id))
 
 
 @main.command("ls")
@@ -256,14 +269,8 @@ def _status(run: RunDir) -> dict[str, object]:
 def ls_cmd(ctx: Ctx) -> None:
     """List runs, oldest first."""
     for run in list_runs(ctx.state_dir):
-        try:
-            status = _status(run)
-        except SystemExit:
-            click.echo(f"{run.run_id:<40} (unreadable)")
-            continue
-        agents = status["agents"]
-        assert isinstance(agents, list)
-        click.echo(f"{run.run_id:<40} {status['state']!s:<10} {len(agents)} agents")
+        state = _state(run)
+        click.echo(f"{run.run_id:<40} {state.run_state():<10} {len(state.agents)} agents")
 
 
 @main.command()
@@ -273,21 +280,19 @@ def ls_cmd(ctx: Ctx) -> None:
 def status(ctx: Ctx, run_id: str | None, as_json: bool) -> None:
     """Show where RUN stands (the newest run when omitted). Works when the engine is down."""
     run = _run(ctx, run_id)
-    st = _status(run)
+    state = _state(run)
     if as_json:
-        click.echo(json.dumps(st))
+        click.echo(json.dumps(state.status_json(run.run_id)))
         return
-    click.echo(f"run {st['run']}: {st['state']}")
-    agents = st["agents"]
-    assert isinstance(agents, list)
-    click.echo(f"  {'AGENT':<24} {'STATE':<12} {'ATTEMPTS':>8} {'EXIT':>5}  DURATION")
-    for a in agents:
-        assert isinstance(a, dict)
+    click.echo(f"run {run.run_id}: {state.run_state()}")
+    click.echo(f"  {'AGENT':<24} {'STATE':<12} {'ATTEMPTS':>8} {'EXIT':>5}  {'DURATION':>8}  REASON")
+    for rec in state.agents.values():
         dur = ""
-        if isinstance(a.get("started_at"), float) and isinstance(a.get("ended_at"), float):
-            dur = f"{a['ended_at'] - a['started_at']:.1f}s"
-        code = "" if a.get("exit_code") is None else str(a["exit_code"])
-        click.echo(f"  {a['name']!s:<24} {a['state']!s:<12} {a['attempts']!s:>8} {code:>5}  {dur}")
+        if rec.started_at is not None and rec.ended_at is not None:
+            dur = f"{rec.ended_at - rec.started_at:.1f}s"
+        code = "" if rec.exit_code is None else str(rec.exit_code)
+        reason = rec.reason or ""
+        click.echo(f"  {rec.name:<24} {rec.state.value:<12} {rec.attempts:>8} {code:>5}  {dur:>8}  {reason}")
 
 
 @main.command()
@@ -384,8 +389,11 @@ def attach(ctx: Ctx, run_id: str, agent: str | None) -> None:
     meta = run.read_meta()
     backend = TmuxBackend(meta.tmux_socket)
     if not backend.has_session(meta.session):
-        fail(f"run {run.run_id} has no tmux session any more; its output is in `agentsup logs {run.run_id} AGENT`",
-             EXIT_FAILED)
+        fail(
+            f"run {run.run_id} has no tmux session any more; "
+            f"its output is in `agentsup logs {run.run_id} AGENT`",
+            EXIT_FAILED,
+        )
     window = None
     if agent is not None:
         rec = _state(run).agents.get(agent)
@@ -395,7 +403,7 @@ def attach(ctx: Ctx, run_id: str, agent: str | None) -> None:
             fail(f"agent {agent!r} has no pane yet ({rec.state.value})", EXIT_FAILED)
         window = rec.window_id
     argv = backend.attach_command(meta.session, window, os.environ.get("TMUX"))
-    os.execvp(argv[0], argv)
+    os.execvp(argv[0], argv)  # noqa: S606 -- attach hands this terminal to tmux itself
 
 
 def _control(ctx: Ctx, run_id: str, cmd: str, **args: str) -> None:

@@ -28,4 +28,3 @@ class Preset(Protocol):
     def launch(self, spec: AgentSpec, env: Mapping[str, str]) -> Launch:
         """Translate ``spec`` into the argv and environment its pane runs."""
         ...
-

@@ -255,7 +255,6 @@ class TmuxBackend:
             ["set-option", "-w", "-t", target, TAG_RUN, launch.run],
             ["set-option", "-w", "-t", target, TAG_AGENT, launch.agent],
             ["set-option", "-w", "-t", target, TAG_ATTEMPT, str(launch.attempt)],
-            ["pipe-pane", "-t", target, _format_literal(pipe)],
             ["display-message", "-p", "-t", target, "#{window_id} #{pane_id} #{pane_pid}"],
         )
 
@@ -276,6 +275,8 @@ class TmuxBackend:
         for path in (script, Path(launch.exit_file).absolute(), log):
             path.parent.mkdir(parents=True, exist_ok=True)
         _write_script(script, text)
+        # Exists from spawn on, so watchers need not wait for the pipe's shell to open it.
+        log.touch()
         what = f"open a window for agent {launch.agent!r} in session {session!r}"
         index = self._allocate_index(session, refresh=False)
         proc = self._tmux(self._spawn_argv(session, index, launch, script, log))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,4 +72,4 @@ def prepare_agent_files(
     path = run.context_file(agent)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(context, indent=2) + "\n")
-    os.replace(tmp, path)
+    tmp.replace(path)

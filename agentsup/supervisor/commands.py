@@ -17,6 +17,7 @@ S = AgentState
 class CommandError(Exception):
     """A control command cannot be carried out; the message goes back to the client."""
 
+
 COMMANDS = ("status", "kill", "restart", "send", "stop", "pause", "resume")
 MAX_SEND = 256 * 1024
 
@@ -31,7 +32,9 @@ def _agent(engine: Engine, request: Mapping[str, JSON]) -> str:
     return agent
 
 
-def _command_event(command: str, agent: str | None, **data: JSON) -> tuple[EventKind, str | None, str, dict[str, JSON]]:
+def _command_event(
+    command: str, agent: str | None, **data: JSON
+) -> tuple[EventKind, str | None, str, dict[str, JSON]]:
     return (EventKind.COMMAND, agent, Source.USER.value, {"command": command, **data})
 
 
@@ -39,17 +42,19 @@ async def execute(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON
     cmd = request.get("cmd")
     if cmd == "status":
         return {"ok": True, "status": engine.state.status_json(engine.run.run_id)}
-    if cmd == "pause" or cmd == "resume":
+    if cmd in {"pause", "resume"}:
         engine.paused = cmd == "pause"
         await engine.record([_command_event(cmd, None)])
         return {"ok": True}
     if cmd == "stop":
         if engine.state.stopping:
             return {"ok": True, "already": True}
-        await engine.record([
-            _command_event("stop", None),
-            (EventKind.RUN_STOPPING, None, Source.USER.value, {"reason": "stopped by the user"}),
-        ])
+        await engine.record(
+            [
+                _command_event("stop", None),
+                (EventKind.RUN_STOPPING, None, Source.USER.value, {"reason": "stopped by the user"}),
+            ]
+        )
         for agent in engine.not_started():
             await engine.transition(agent, S.STOPPED, Source.USER, reason="run stopped before it started")
         for agent in engine.active_agents():

@@ -31,6 +31,17 @@ def encode(obj: Mapping[str, JSON]) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
 
+def parse_request(line: bytes) -> dict[str, JSON] | str:
+    """The request on ``line``, or what is wrong with it."""
+    try:
+        req = json.loads(line)
+    except ValueError as exc:
+        return str(exc)
+    if not isinstance(req, dict):
+        return "a request is a JSON object"
+    return req
+
+
 class ControlServer:
     def __init__(self, engine: Engine, path: Path) -> None:
         self.engine = engine
@@ -43,10 +54,12 @@ class ControlServer:
             self.path.unlink()
         old = os.umask(0o177)
         try:
-            self._server = await asyncio.start_unix_server(self._client, path=str(self.path), limit=MAX_REQUEST)
+            self._server = await asyncio.start_unix_server(
+                self._client, path=str(self.path), limit=MAX_REQUEST
+            )
         finally:
             os.umask(old)
-        os.chmod(self.path, 0o600)
+        self.path.chmod(0o600)
 
     async def close(self, drain: float = 2.0) -> None:
         if self._server is not None:
@@ -60,14 +73,15 @@ class ControlServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        assert task is not None
-        self._clients.add(task)
+        if task is not None:
+            self._clients.add(task)
         try:
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            self._clients.discard(task)
+            if task is not None:
+                self._clients.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
@@ -84,12 +98,9 @@ class ControlServer:
                 return
             if not line.endswith(b"\n"):
                 return  # half-sent request: the client went away
-            try:
-                req = json.loads(line)
-                if not isinstance(req, dict):
-                    raise TypeError("a request is a JSON object")
-            except (ValueError, TypeError) as exc:
-                writer.write(encode({"ok": False, "error": f"malformed request: {exc}"}))
+            req = parse_request(line)
+            if isinstance(req, str):
+                writer.write(encode({"ok": False, "error": f"malformed request: {req}"}))
                 await writer.drain()
                 continue
             rid = req.get("id")

@@ -17,14 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from agentsup.agents import preset_for
 from agentsup.plan import DoneKind, Plan
 from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane, read_exit_file
 from agentsup.supervisor import messages as m
-from agentsup.supervisor.commands import CommandError, execute
 from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, prepare_agent_files
+from agentsup.supervisor.commands import CommandError, execute
 from agentsup.supervisor.events import JSON, Event, EventKind
 from agentsup.supervisor.fswatch import FileWatch
 from agentsup.supervisor.output import OutputTail
@@ -48,12 +48,22 @@ class EngineOptions:
     io_threads: int = 8
 
 
+def exit_message(agent: str, attempt: int, path: Path) -> m.Exited | None:
+    """The Exited message for an exit file, None while it does not exist. Blocking: off the loop."""
+    try:
+        record = read_exit_file(path)
+    except BackendError as exc:
+        return m.Exited(agent, attempt, None, Source.EXIT_FILE.value, problem=str(exc))
+    return None if record is None else m.Exited(agent, attempt, record, Source.EXIT_FILE.value)
+
+
 class Engine:
     def __init__(
         self,
         run: RunDir,
         meta: RunMeta,
         plan: Plan,
+        *,
         backend: Backend,
         store: EventStore,
         environ: dict[str, str],
@@ -72,7 +82,9 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._io = ThreadPoolExecutor(self.options.io_threads, thread_name_prefix="agentsup-io")
         self._db = ThreadPoolExecutor(1, thread_name_prefix="agentsup-db")
-        self._paths: dict[str, tuple[str, int, str]] = {}  # file path -> (agent, attempt, "exit"|"done"|"out")
+        self._paths: dict[
+            str, tuple[str, int, str]
+        ] = {}  # file path -> (agent, attempt, "exit"|"done"|"out")
         self._tails: dict[str, OutputTail] = {}
         self._reading: set[str] = set()
         self._dirty: set[str] = set()
@@ -86,10 +98,16 @@ class Engine:
         self._stop_reason: dict[str, str] = {}  # agent -> "user" | "timeout" | "restart"
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._subscribers: set[asyncio.Queue[Event | None]] = set()
-        self._tasks: set[asyncio.Future[object]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._watch = FileWatch(run.panes_dir, self._on_file)
 
     # ---- plumbing -------------------------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("the engine is not running")
+        return self._loop
 
     def post(self, msg: m.Message) -> None:
         """Thread-safe: hand a message to the engine's loop."""
@@ -98,28 +116,27 @@ class Engine:
 
     def _background(self, fn: Callable[[], T], then: Callable[[T], m.Message] | None = None) -> None:
         """Run blocking ``fn`` on the I/O pool; post ``then(result)`` when it returns."""
-        assert self._loop is not None
-        fut = self._loop.run_in_executor(self._io, fn)
+        fut = self.loop.run_in_executor(self._io, fn)
 
         def done(f: asyncio.Future[T]) -> None:
-            self._tasks.discard(f)  # type: ignore[arg-type]
+            self._tasks.discard(f)
             if f.cancelled():
                 return
             if (exc := f.exception()) is not None:
-                log.error("background task failed", exc_info=exc)
-                return
-            if then is not None:
+                # Expected failures are turned into messages by ``fn``; anything else is a bug, and
+                # the engine stops on it rather than wait forever for a message that never comes.
+                self._queue.put_nowait(m.Crashed(exc))
+            elif then is not None:
                 self._queue.put_nowait(then(f.result()))
 
-        self._tasks.add(fut)  # type: ignore[arg-type]
+        self._tasks.add(fut)
         fut.add_done_callback(done)
 
     async def record(self, specs: Iterable[EventSpec]) -> list[Event]:
         """Append events in one transaction, then fold and publish them. Nothing is acted on before this."""
-        assert self._loop is not None
         now = self.clock()
         items = [(k, a, s, d, now) for k, a, s, d in specs]
-        events = await self._loop.run_in_executor(self._db, self.store.append_many, items)
+        events = await self.loop.run_in_executor(self._db, self.store.append_many, items)
         for ev in events:
             self.state.apply(ev)
             for q in list(self._subscribers):
@@ -130,9 +147,7 @@ class Engine:
                     q.put_nowait(ev)
         return events
 
-    def _state_event(
-        self, agent: str, to: AgentState, source: Source, **data: JSON
-    ) -> EventSpec:
+    def _state_event(self, agent: str, to: AgentState, source: Source, **data: JSON) -> EventSpec:
         rec = self.state.agents[agent]
         check_transition(agent, rec.state, to)
         payload: dict[str, JSON] = {"from": rec.state.value, "to": to.value, "attempt": rec.attempts}
@@ -150,10 +165,18 @@ class Engine:
         self._loop = asyncio.get_running_loop()
         if self.state.last_seq == 0:
             await self.record(
-                [(EventKind.RUN_STARTED, None, Source.ENGINE.value, {
-                    "plan": str(self.plan.path), "run_dir": str(self.run.path),
-                    "agents": list[JSON](self.plan.agents),
-                })]
+                [
+                    (
+                        EventKind.RUN_STARTED,
+                        None,
+                        Source.ENGINE.value,
+                        {
+                            "plan": str(self.plan.path),
+                            "run_dir": str(self.run.path),
+                            "agents": list[JSON](self.plan.agents),
+                        },
+                    )
+                ]
             )
         self._watch.start()
         sweeper = asyncio.create_task(self._sweep_loop())
@@ -164,7 +187,8 @@ class Engine:
         finally:
             sweeper.cancel()
             self._watch.stop()
-        assert self.outcome is not None
+        if self.outcome is None:
+            raise RuntimeError("the engine stopped before the run finished")
         return self.outcome
 
     async def _main(self) -> None:
@@ -189,7 +213,9 @@ class Engine:
         starts: list[Start] = []
         for action in decision.actions:
             if isinstance(action, Skip):
-                specs.append(self._state_event(action.agent, S.SKIPPED, Source.SCHEDULER, reason=action.reason))
+                specs.append(
+                    self._state_event(action.agent, S.SKIPPED, Source.SCHEDULER, reason=action.reason)
+                )
             elif isinstance(action, Hold):
                 if self.state.agents[action.agent].state is S.PENDING:
                     specs.append(self._state_event(action.agent, S.WAITING, Source.SCHEDULER))
@@ -206,20 +232,24 @@ class Engine:
         await self.record([(EventKind.RUN_FINISHED, None, Source.ENGINE.value, {"state": outcome.value})])
         for q in list(self._subscribers):
             q.put_nowait(None)
-        assert self._loop is not None
         # Agents that declared themselves done may still run: stop them so nothing outlives the run.
-        panes = await self._loop.run_in_executor(self._io, self.backend.list_panes, self.meta.session)
-        await asyncio.gather(*(
-            self._loop.run_in_executor(self._io, self.backend.stop, p, self.options.grace)
-            for p in panes if not p.dead
-        ))
+        panes = await self.loop.run_in_executor(self._io, self.backend.list_panes, self.meta.session)
+        await asyncio.gather(
+            *(
+                self.loop.run_in_executor(self._io, self.backend.stop, p, self.options.grace)
+                for p in panes
+                if not p.dead
+            )
+        )
 
     # ---- starting agents ------------------------------------------------------------------------
 
     async def _start(self, agent: str, attempt: int) -> None:
         spec = self.plan.agents[agent]
         await self.transition(
-            agent, S.STARTING, Source.SCHEDULER,
+            agent,
+            S.STARTING,
+            Source.SCHEDULER,
             before=[(EventKind.AGENT_SPAWN, agent, Source.SCHEDULER.value, {"attempt": attempt})],
             attempt=attempt,
         )
@@ -227,9 +257,14 @@ class Engine:
         env = {**self.environ, **agent_environment(run, agent, attempt)}
         launch = preset_for(spec).launch(spec, env)
         ls = LaunchSpec(
-            run=run.run_id, agent=agent, attempt=attempt, argv=launch.argv,
-            cwd=spec.cwd or self.plan.run.workdir, env=launch.env,
-            script=run.script(agent, attempt), exit_file=run.exit_file(agent, attempt),
+            run=run.run_id,
+            agent=agent,
+            attempt=attempt,
+            argv=launch.argv,
+            cwd=spec.cwd or self.plan.run.workdir,
+            env=launch.env,
+            script=run.script(agent, attempt),
+            exit_file=run.exit_file(agent, attempt),
             output_log=run.output_log(agent, attempt),
         )
         upstreams = [self._upstream_facts(d.agent) for d in spec.after]
@@ -252,16 +287,17 @@ class Engine:
     def _upstream_facts(self, name: str) -> UpstreamFacts:
         rec = self.state.agents[name]
         duration = (
-            rec.ended_at - rec.started_at
-            if rec.ended_at is not None and rec.started_at is not None else None
+            rec.ended_at - rec.started_at if rec.ended_at is not None and rec.started_at is not None else None
         )
         return UpstreamFacts(name, rec.state.value, rec.exit_code, duration, self.run.out_dir(name))
 
     # ---- messages -------------------------------------------------------------------------------
 
-    async def _handle(self, msg: m.Message) -> None:  # noqa: PLR0911, PLR0912
+    async def _handle(self, msg: m.Message) -> None:  # noqa: PLR0912
         if isinstance(msg, m.Tick):
             return
+        if isinstance(msg, m.Crashed):
+            raise msg.error
         if isinstance(msg, m.Command):
             await self._command(msg)
             return
@@ -275,7 +311,7 @@ class Engine:
             await self._on_spawned(msg)
         elif isinstance(msg, m.SpawnFailed):
             if rec.state is S.STARTING:
-                await self._fail(msg.agent, Source.BACKEND, f"could not start: {msg.error}", None, None)
+                await self._fail(msg.agent, Source.BACKEND, f"could not start: {msg.error}")
         elif isinstance(msg, m.Exited):
             await self._on_exited(msg)
         elif isinstance(msg, m.DoneFileSeen):
@@ -299,14 +335,15 @@ class Engine:
             return
         p = msg.pane
         spawned: EventSpec = (
-            EventKind.AGENT_SPAWNED, msg.agent, Source.BACKEND.value,
+            EventKind.AGENT_SPAWNED,
+            msg.agent,
+            Source.BACKEND.value,
             {"attempt": msg.attempt, "window_id": p.window_id, "pane_id": p.pane_id, "pid": p.pid},
         )
         await self.transition(msg.agent, S.RUNNING, Source.BACKEND, before=[spawned])
         spec = self.plan.agents[msg.agent]
         if spec.timeout is not None:
-            assert self._loop is not None
-            self._timers[msg.agent] = self._loop.call_later(
+            self._timers[msg.agent] = self.loop.call_later(
                 spec.timeout, self._queue.put_nowait, m.TimedOut(msg.agent, msg.attempt)
             )
         if msg.agent in self._stop_reason:  # killed while it was starting
@@ -319,12 +356,11 @@ class Engine:
 
         def look() -> list[m.Message]:
             found: list[m.Message] = []
-            rec = read_exit_file(run.exit_file(agent, attempt))
             if run.done_file(agent, attempt).exists():
                 found.append(m.DoneFileSeen(agent, attempt))
             found.append(m.OutputGrew(agent, attempt))
-            if rec is not None:
-                found.append(m.Exited(agent, attempt, rec, Source.EXIT_FILE.value))
+            if (exited := exit_message(agent, attempt, run.exit_file(agent, attempt))) is not None:
+                found.append(exited)
             return found
 
         def post_all(msgs: list[m.Message]) -> m.Message:
@@ -353,9 +389,16 @@ class Engine:
         code = r.code if r is not None else msg.dead_status
         sig = r.signal if r is not None else None
         exit_ev: EventSpec = (
-            EventKind.AGENT_EXIT, agent, msg.source,
-            {"attempt": msg.attempt, "code": code, "signal": sig,
-             "started_at": r.started_at if r else None, "ended_at": r.ended_at if r else self.clock()},
+            EventKind.AGENT_EXIT,
+            agent,
+            msg.source,
+            {
+                "attempt": msg.attempt,
+                "code": code,
+                "signal": sig,
+                "started_at": r.started_at if r else None,
+                "ended_at": r.ended_at if r else self.clock(),
+            },
         )
         rec = self.state.agents[agent]
         if rec.state not in ACTIVE:  # already decided (done file or pattern): the exit is just recorded
@@ -365,25 +408,46 @@ class Engine:
         reason = self._stop_reason.pop(agent, None)
         spec = self.plan.agents[agent]
         if reason in ("user", "restart"):
-            await self.transition(agent, S.STOPPED, Source.USER, before=[exit_ev], exit_code=code, signal=sig,
-                                   reason="stopped by the user")
+            await self.transition(
+                agent,
+                S.STOPPED,
+                Source.USER,
+                before=[exit_ev],
+                exit_code=code,
+                signal=sig,
+                reason="stopped by the user",
+            )
             if reason == "restart":
                 await self.transition(agent, S.WAITING, Source.USER, reason="restarted by the user")
             return
         if reason == "timeout":
-            await self._fail(agent, Source.TIMEOUT, f"timed out after {spec.timeout:g}s", code, sig, [exit_ev])
+            await self._fail(
+                agent,
+                Source.TIMEOUT,
+                f"timed out after {spec.timeout:g}s",
+                code=code,
+                sig=sig,
+                before=[exit_ev],
+            )
             return
         if code is None or code not in spec.success_exit_codes:
-            why = f"killed by signal {sig}" if sig else f"exited with code {code}"
-            await self._fail(agent, source, why, code, sig, [exit_ev])
+            why = msg.problem or (f"killed by signal {sig}" if sig else f"exited with code {code}")
+            await self._fail(agent, source, why, code=code, sig=sig, before=[exit_ev])
         elif spec.done.kind is DoneKind.EXIT:
             await self.transition(agent, S.SUCCEEDED, source, before=[exit_ev], exit_code=code)
         else:
             what = "writing its done file" if spec.done.kind is DoneKind.FILE else f"printing {spec.done}"
-            await self._fail(agent, source, f"exited with code {code} before {what}", code, sig, [exit_ev])
+            why = f"exited with code {code} before {what}"
+            await self._fail(agent, source, why, code=code, sig=sig, before=[exit_ev])
 
     async def _fail(
-        self, agent: str, source: Source, reason: str, code: int | None, sig: int | None,
+        self,
+        agent: str,
+        source: Source,
+        reason: str,
+        *,
+        code: int | None = None,
+        sig: int | None = None,
         before: Iterable[EventSpec] = (),
     ) -> None:
         rec = self.state.agents[agent]
@@ -392,16 +456,30 @@ class Engine:
         if not (self.state.halted or self.state.stopping):
             at = retry_at(spec, rec.attempts - rec.restart_base, self.clock(), self.rand())
         if at is not None:
-            await self.transition(agent, S.RETRYING, source, before=before, reason=reason, exit_code=code,
-                                   signal=sig, retry_at=at)
+            await self.transition(
+                agent,
+                S.RETRYING,
+                source,
+                before=before,
+                reason=reason,
+                exit_code=code,
+                signal=sig,
+                retry_at=at,
+            )
             return
         final = S.LOST if source is Source.BACKEND and rec.state is not S.STARTING else S.FAILED
         specs = [*before]
         if rec.state is not final:
             specs.append(self._state_event(agent, final, source, reason=reason, exit_code=code, signal=sig))
         if self.plan.failure_policy(agent).value == "halt" and not self.state.halted:
-            specs.append((EventKind.RUN_HALTED, agent, Source.ENGINE.value,
-                          {"agent": agent, "reason": f"{agent} {final.value}: {reason}"}))
+            specs.append(
+                (
+                    EventKind.RUN_HALTED,
+                    agent,
+                    Source.ENGINE.value,
+                    {"agent": agent, "reason": f"{agent} {final.value}: {reason}"},
+                )
+            )
         await self.record(specs)
 
     def _disarm(self, agent: str) -> None:
@@ -425,8 +503,12 @@ class Engine:
         self._reading.discard(agent)
         res = msg.result
         specs: list[EventSpec] = [
-            (EventKind.ALERT, agent, Source.PATTERN.value,
-             {"attempt": msg.attempt, "severity": a.severity.value, "rule": a.rule, "line": a.line})
+            (
+                EventKind.ALERT,
+                agent,
+                Source.PATTERN.value,
+                {"attempt": msg.attempt, "severity": a.severity.value, "rule": a.rule, "line": a.line},
+            )
             for a in res.alerts
         ]
         rec = self.state.agents[agent]
@@ -453,8 +535,8 @@ class Engine:
             self.post(m.OutputGrew(agent, attempt))
         elif what == "done":
             self.post(m.DoneFileSeen(agent, attempt))
-        else:
-            self.post(m.Exited(agent, attempt, read_exit_file(Path(path)), Source.EXIT_FILE.value))
+        elif (exited := exit_message(agent, attempt, Path(path))) is not None:
+            self.post(exited)
 
     # ---- stopping, sweeping ---------------------------------------------------------------------
 
@@ -481,18 +563,18 @@ class Engine:
                 self._sweep_now()
 
     def _sweep_now(self) -> None:
-        active = [
-            (a, r.attempts) for a, r in self.state.agents.items() if r.state in ACTIVE - {S.STARTING}
-        ]
+        active = [(a, r.attempts) for a, r in self.state.agents.items() if r.state in ACTIVE - {S.STARTING}]
         run, backend, session = self.run, self.backend, self.meta.session
 
         def sweep() -> m.Message:
-            panes = tuple(backend.list_panes(session))  # listed before the files: an exit wins over a gone pane
+            panes = tuple(
+                backend.list_panes(session)
+            )  # listed before the files: an exit wins over a gone pane
             exits = {}
             done = set()
             for agent, attempt in active:
-                if (rec := read_exit_file(run.exit_file(agent, attempt))) is not None:
-                    exits[(agent, attempt)] = rec
+                if (exited := exit_message(agent, attempt, run.exit_file(agent, attempt))) is not None:
+                    exits[(agent, attempt)] = exited
                 if run.done_file(agent, attempt).exists():
                     done.add((agent, attempt))
             return m.Swept(panes, exits, frozenset(done))
@@ -509,13 +591,13 @@ class Engine:
             if key in sweep.done_files:
                 await self._handle(m.DoneFileSeen(agent, rec.attempts))
             if key in sweep.exits:
-                await self._handle(m.Exited(agent, rec.attempts, sweep.exits[key], Source.EXIT_FILE.value))
+                await self._handle(sweep.exits[key])
                 continue
             pane = by_key.get(key)
             if pane is None:
                 self._disarm(agent)
                 self._stop_reason.pop(agent, None)
-                await self._fail(agent, Source.BACKEND, "its tmux window is gone", None, None)
+                await self._fail(agent, Source.BACKEND, "its tmux window is gone")
             elif pane.dead:
                 # The wrapper writes exit.json before it exits, so a dead pane without one was killed.
                 # Wait one more sweep in case the rename is in flight.
@@ -528,8 +610,7 @@ class Engine:
                     self._sweep_soon()
 
     def _sweep_soon(self) -> None:
-        assert self._loop is not None
-        self._loop.call_later(0.2, self._sweep_now)
+        self.loop.call_later(0.2, self._sweep_now)
 
     # ---- control commands -----------------------------------------------------------------------
 
@@ -543,8 +624,7 @@ class Engine:
         return q, self.state.status_json(self.run.run_id), self.state.last_seq
 
     async def read_events(self, after: int, upto: int) -> list[Event]:
-        assert self._loop is not None
-        events = await self._loop.run_in_executor(self._db, partial(self.store.read, after=after))
+        events = await self.loop.run_in_executor(self._db, partial(self.store.read, after=after))
         return [e for e in events if e.seq <= upto]
 
     def unsubscribe(self, q: asyncio.Queue[Event | None]) -> None:
@@ -560,13 +640,11 @@ class Engine:
 
     def post_stop(self, reason: str) -> None:
         """Stop the run as if a client asked (safe from signal handlers on the loop)."""
-        assert self._loop is not None
-        self._queue.put_nowait(m.Command({"cmd": "stop", "reason": reason}, self._loop.create_future()))
+        self._queue.put_nowait(m.Command({"cmd": "stop", "reason": reason}, self.loop.create_future()))
 
     async def in_io(self, fn: Callable[[], T]) -> T:
         """Run blocking ``fn`` on the I/O pool and wait for it."""
-        assert self._loop is not None
-        return await self._loop.run_in_executor(self._io, fn)
+        return await self.loop.run_in_executor(self._io, fn)
 
     def active_agents(self) -> list[str]:
         return [a for a, r in self.state.agents.items() if r.state in ACTIVE]

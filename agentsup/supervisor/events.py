@@ -9,7 +9,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TypeAlias
 
-JSON: TypeAlias = None | bool | int | float | str | list["JSON"] | dict[str, "JSON"]
+JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
 
 
 class EventKind(StrEnum):
@@ -51,11 +51,19 @@ class Event:
     @classmethod
     def from_json(cls, obj: Mapping[str, JSON]) -> Event:
         seq, ts, kind, agent, source, data = (
-            obj["seq"], obj["ts"], obj["kind"], obj["agent"], obj["source"], obj["data"],
+            obj["seq"],
+            obj["ts"],
+            obj["kind"],
+            obj["agent"],
+            obj["source"],
+            obj["data"],
         )
         if not (
-            isinstance(seq, int) and isinstance(ts, int | float) and isinstance(kind, str)
-            and (agent is None or isinstance(agent, str)) and isinstance(source, str)
+            isinstance(seq, int)
+            and isinstance(ts, int | float)
+            and isinstance(kind, str)
+            and (agent is None or isinstance(agent, str))
+            and isinstance(source, str)
             and isinstance(data, dict)
         ):
             raise ValueError(f"not an event: {json.dumps(obj)[:200]}")

@@ -20,6 +20,7 @@ class Exited:
     record: ExitRecord | None
     source: str
     dead_status: int | None = None
+    problem: str | None = None  # the exit file exists but cannot be read
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Swept:
     """One reconcile pass: every agent pane tmux lists, and exit files that exist for active agents."""
 
     panes: tuple[Pane, ...]
-    exits: Mapping[tuple[str, int], ExitRecord]
+    exits: Mapping[tuple[str, int], Exited]
     done_files: frozenset[tuple[str, int]]
 
 
@@ -86,11 +87,28 @@ class Command:
 
 
 @dataclass(frozen=True)
+class Crashed:
+    """A background task raised something no message covers: a bug, which stops the engine."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True)
 class Tick:
     """Wake up to re-run the scheduler (a retry's backoff ended)."""
 
 
 Message = (
-    Exited | DoneFileSeen | OutputGrew | OutputRead | Spawned | SpawnFailed | TimedOut | StopDone | Swept
-    | Command | Tick
+    Exited
+    | DoneFileSeen
+    | OutputGrew
+    | OutputRead
+    | Spawned
+    | SpawnFailed
+    | TimedOut
+    | StopDone
+    | Swept
+    | Command
+    | Crashed
+    | Tick
 )

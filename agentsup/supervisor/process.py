@@ -27,7 +27,7 @@ async def _serve(engine: Engine, run: RunDir) -> RunOutcome:
         # Closing the terminal or tmux's SIGHUP must not kill the run's bookkeeping mid-write; stop cleanly.
         loop.add_signal_handler(sig, lambda: engine.post_stop("engine received a signal"))
     try:
-        return await engine.run_until_done(on_ready=lambda: (run.path / READY_FILE).touch())
+        return await engine.run_until_done(on_ready=(run.path / READY_FILE).touch)
     finally:
         await server.close()
 
@@ -38,18 +38,21 @@ def main(argv: list[str]) -> int:
         return 2
     run = RunDir(Path(argv[0]).resolve())
     logging.basicConfig(
-        filename=run.engine_log, level=logging.INFO,
+        filename=run.engine_log,
+        level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         meta = run.read_meta()
-        plan = parse_plan(run.plan_copy.read_text(), file=meta.plan_file, base_dir=Path(meta.plan_file).parent)
+        plan = parse_plan(
+            run.plan_copy.read_text(), file=meta.plan_file, base_dir=Path(meta.plan_file).parent
+        )
         store = EventStore.open(run.events_db)
         backend = TmuxBackend(meta.tmux_socket)
-        engine = Engine(run, meta, plan, backend, store, run.read_environ())
+        engine = Engine(run, meta, plan, backend=backend, store=store, environ=run.read_environ())
         outcome = asyncio.run(_serve(engine, run))
-    except PlanError as exc:
-        log.error("the run's plan is invalid:\n%s", exc)
+    except PlanError:
+        log.exception("the run's plan is invalid")
         return 2
     except Exception:
         log.exception("engine crashed")

@@ -184,9 +184,7 @@ def list_runs(state_dir: Path) -> list[RunDir]:
     return sorted(runs, key=lambda r: r.meta_file.stat().st_mtime)
 
 
-def create_run_dir(
-    state_dir: Path, meta: RunMeta, plan_text: str, environ: Mapping[str, str]
-) -> RunDir:
+def create_run_dir(state_dir: Path, meta: RunMeta, plan_text: str, environ: Mapping[str, str]) -> RunDir:
     """Create the run directory (0700) with its plan copy, environment and meta, or raise RunDirError."""
     if not RUN_ID_RE.match(meta.run_id):
         raise RunDirError(
@@ -211,7 +209,7 @@ def create_run_dir(
     except OSError as exc:
         raise RunDirError(f"cannot create the run directory {run.path}: {exc.strerror}") from exc
     try:
-        os.chmod(run.path, 0o700)
+        run.path.chmod(0o700)
         run.plan_copy.write_text(plan_text)
         env = {k: v for k, v in environ.items() if k not in _PRIVATE_ENV}
         fd = os.open(run.environ_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

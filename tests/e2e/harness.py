@@ -8,10 +8,11 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pexpect
 
-from agentsup.supervisor.events import JSON, Event
+from agentsup.supervisor.events import Event
 
 AGENTSUP = str(Path(sys.executable).parent / "agentsup")
 
@@ -22,7 +23,7 @@ class Agentsup:
         self.state_dir = state_dir
         self.socket = socket
 
-    def spawn(self, *args: str, timeout: float = 30) -> pexpect.spawn:
+    def spawn(self, *args: str, timeout: float = 30) -> pexpect.spawn[str]:
         return pexpect.spawn(
             AGENTSUP, list(args), env=self.env, timeout=timeout, encoding="utf-8", dimensions=(50, 200)
         )
@@ -33,7 +34,7 @@ class Agentsup:
             raise AssertionError(f"agentsup {' '.join(args)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
         return r
 
-    def status_json(self, run_id: str) -> dict[str, JSON]:
+    def status_json(self, run_id: str) -> dict[str, Any]:
         out = json.loads(self.run("status", run_id, "--json").stdout)
         assert isinstance(out, dict)
         return out
@@ -52,7 +53,9 @@ class Agentsup:
     def has_session(self, session: str) -> bool:
         r = subprocess.run(
             ["tmux", "-L", self.socket, "has-session", "-t", f"={session}"],
-            env=self.env, capture_output=True, check=False,
+            env=self.env,
+            capture_output=True,
+            check=False,
         )
         return r.returncode == 0
 
@@ -60,6 +63,9 @@ class Agentsup:
 def isolated_env(home: Path, state_dir: Path, socket: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
     env.update(
-        HOME=str(home), SHELL="/bin/sh", AGENTSUP_STATE_DIR=str(state_dir), AGENTSUP_TMUX_SOCKET=socket,
+        HOME=str(home),
+        SHELL="/bin/sh",
+        AGENTSUP_STATE_DIR=str(state_dir),
+        AGENTSUP_TMUX_SOCKET=socket,
     )
     return env

@@ -94,8 +94,12 @@ def test_core_run_end_to_end(agentsup: Agentsup, tmp_path: Path) -> None:
     assert status["state"] == "failed"
     by_name = {a["name"]: a for a in status["agents"]}
     expect = {
-        "fetch": ("succeeded", 0, 1), "shout": ("succeeded", 0, 1), "report": ("succeeded", 0, 1),
-        "flaky": ("succeeded", 0, 3), "broken": ("failed", 4, 2), "alerting": ("succeeded", 0, 1),
+        "fetch": ("succeeded", 0, 1),
+        "shout": ("succeeded", 0, 1),
+        "report": ("succeeded", 0, 1),
+        "flaky": ("succeeded", 0, 3),
+        "broken": ("failed", 4, 2),
+        "alerting": ("succeeded", 0, 1),
         "missing": ("failed", 127, 1),
         **{f"fan{i}": ("succeeded", 0, 1) for i in range(6)},
     }
@@ -116,7 +120,8 @@ def test_core_run_end_to_end(agentsup: Agentsup, tmp_path: Path) -> None:
 
     def when(agent: str, to: str) -> int:
         return next(
-            e.seq for e in events
+            e.seq
+            for e in events
             if e.kind is EventKind.AGENT_STATE and e.agent == agent and e.data["to"] == to
         )
 
@@ -125,15 +130,15 @@ def test_core_run_end_to_end(agentsup: Agentsup, tmp_path: Path) -> None:
     assert when("shout", "succeeded") < when("report", "starting")
 
     # Every transition records the signal that decided it.
-    decided = {
-        (e.agent, e.data["to"]): e.source for e in events if e.kind is EventKind.AGENT_STATE
-    }
+    decided = {(e.agent, e.data["to"]): e.source for e in events if e.kind is EventKind.AGENT_STATE}
     assert decided[("fetch", "succeeded")] == "exit_file"
     assert decided[("slow", "failed")] == "timeout"
     assert decided[("broken", "retrying")] == "exit_file"
 
     # Retries: the write-ahead spawn intent precedes each attempt; failures say why.
-    flaky_spawns = [e.data["attempt"] for e in events if e.kind is EventKind.AGENT_SPAWN and e.agent == "flaky"]
+    flaky_spawns = [
+        e.data["attempt"] for e in events if e.kind is EventKind.AGENT_SPAWN and e.agent == "flaky"
+    ]
     assert flaky_spawns == [1, 2, 3]
     broken_failed = [e for e in events if e.agent == "broken" and e.data.get("to") == "failed"]
     assert broken_failed[0].data["reason"] == "exited with code 4"

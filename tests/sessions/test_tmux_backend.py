@@ -55,6 +55,7 @@ def test_exit_file_records_code_and_times(tmux_env: TmuxEnv) -> None:
     before = time.time()
     launch = tmux_env.launch("worker", ["sh", "-c", "sleep 0.2; exit 7"])
     backend.spawn(DEFAULT_SESSION, launch)
+    assert launch.output_log.exists()
 
     record = exit_record(launch)
 
@@ -94,9 +95,7 @@ def test_first_bytes_captured_for_windows_that_exit_at_once(tmux_env: TmuxEnv) -
 
     for i, launch in enumerate(launches):
         assert exit_record(launch).code == 0
-        text = wait_until(
-            lambda log=launch.output_log: log.exists() and log.read_text(), message=f"output of fast{i}"
-        )
+        text = wait_until(launch.output_log.read_text, message=f"output of fast{i}")
         assert text.startswith(f"first-bytes-{i}\n"), text
 
 
@@ -176,9 +175,10 @@ def test_send_text_single_line_arrives_literally(tmux_env: TmuxEnv) -> None:
 
     backend.send_text(pane.pane_id, line)
     backend.send_text(pane.pane_id, "tail;")
+    backend.send_text(pane.pane_id, "Space")
 
-    wait_until(lambda: received.exists() and received.read_text().count("\n") == 2, message="two lines")
-    assert received.read_text() == f"{line}\ntail;\n"
+    wait_until(lambda: received.exists() and received.read_text().count("\n") == 3, message="three lines")
+    assert received.read_text() == f"{line}\ntail;\nSpace\n"
     assert not (tmux_env.root / "pwned").exists()
 
 

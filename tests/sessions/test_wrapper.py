@@ -1,0 +1,93 @@
+"""The wrapper script on its own, run by /bin/sh without tmux."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agentsup.sessions import BackendError, LaunchSpec, read_exit_file, render_wrapper
+
+
+def make_launch(tmp_path: Path, **changes: object) -> LaunchSpec:
+    fields: dict[str, object] = {
+        "run": "run1",
+        "agent": "a",
+        "attempt": 1,
+        "argv": ("true",),
+        "cwd": tmp_path,
+        "env": {},
+        "script": tmp_path / "run.sh",
+        "exit_file": tmp_path / "exit.json",
+        "output_log": tmp_path / "output.log",
+    }
+    fields.update(changes)
+    return LaunchSpec(**fields)  # type: ignore[arg-type]
+
+
+def run_wrapper(launch: LaunchSpec) -> subprocess.CompletedProcess[str]:
+    launch.script.write_text(render_wrapper(launch))
+    return subprocess.run(["/bin/sh", str(launch.script)], capture_output=True, text=True, check=False)
+
+
+def test_exit_code_and_status_are_passed_through(tmp_path: Path) -> None:
+    launch = make_launch(tmp_path, argv=("sh", "-c", "echo out; exit 5"))
+
+    proc = run_wrapper(launch)
+
+    assert (proc.returncode, proc.stdout) == (5, "out\n")
+    record = read_exit_file(launch.exit_file)
+    assert record is not None
+    assert (record.code, record.signal) == (5, None)
+    assert json.loads(launch.exit_file.read_text())["code"] == 5
+
+
+def test_death_by_signal_is_recorded_as_sh_does(tmp_path: Path) -> None:
+    launch = make_launch(tmp_path, argv=("sh", "-c", "kill -KILL $$"))
+
+    proc = run_wrapper(launch)
+
+    record = read_exit_file(launch.exit_file)
+    assert record is not None
+    assert (proc.returncode, record.code, record.signal) == (137, 137, 9)
+
+
+def test_agent_environment_does_not_leak_into_bookkeeping(tmp_path: Path) -> None:
+    launch = make_launch(
+        tmp_path,
+        argv=("/bin/sh", "-c", 'printf "%s" "$agentsup_code"; exit 3'),
+        env={"PATH": "/nonexistent", "agentsup_code": "0"},
+    )
+
+    proc = run_wrapper(launch)
+
+    assert (proc.returncode, proc.stdout) == (3, "0")
+    record = read_exit_file(launch.exit_file)
+    assert record is not None
+    assert record.code == 3
+    assert record.ended_at >= record.started_at > 0
+
+
+def test_shell_keywords_in_argv0_are_programs(tmp_path: Path) -> None:
+    proc = run_wrapper(make_launch(tmp_path, argv=("if", "true")))
+    assert proc.returncode == 127
+    assert "not found" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"argv": ("echo", "a\0b")}, "NUL"),
+        ({"env": {"X": "a\0b"}}, "NUL"),
+        ({"cwd": Path("/tmp/a\0b")}, "NUL"),
+        ({"env": {"1BAD": "x"}}, "environment variable name"),
+        ({"env": {"A-B": "x"}}, "environment variable name"),
+        ({"argv": ()}, "empty argv"),
+    ],
+)
+def test_unpassable_values_are_refused(tmp_path: Path, changes: dict[str, object], message: str) -> None:
+    launch = make_launch(tmp_path, **changes)
+    with pytest.raises(BackendError, match=message):
+        render_wrapper(launch)
