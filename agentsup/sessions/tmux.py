@@ -255,6 +255,7 @@ class TmuxBackend:
             ["set-option", "-w", "-t", target, TAG_RUN, launch.run],
             ["set-option", "-w", "-t", target, TAG_AGENT, launch.agent],
             ["set-option", "-w", "-t", target, TAG_ATTEMPT, str(launch.attempt)],
+            ["pipe-pane", "-t", target, _format_literal(pipe)],
             ["display-message", "-p", "-t", target, "#{window_id} #{pane_id} #{pane_pid}"],
         )
 

@@ -193,6 +193,10 @@ def create_run_dir(state_dir: Path, meta: RunMeta, plan_text: str, environ: Mapp
         )
     root = runs_root(state_dir)
     run = RunDir(root / meta.run_id)
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise RunDirError(f"cannot create the run directory {run.path}: {exc.strerror}") from exc
     sock = str(run.control_socket)
     if len(sock.encode()) > MAX_SOCKET_PATH:
         raise RunDirError(
@@ -200,7 +204,6 @@ def create_run_dir(state_dir: Path, meta: RunMeta, plan_text: str, environ: Mapp
             f"a Unix socket allows: {sock}; set a shorter --state-dir or AGENTSUP_STATE_DIR"
         )
     try:
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
         run.path.mkdir(mode=0o700)
     except FileExistsError as exc:
         raise RunDirError(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Agentsup, isolated_env
+from tests.e2e.harness import Agentsup, isolated_env, wait_until
 
 
 @pytest.fixture
@@ -17,5 +17,8 @@ def agentsup(tmp_path: Path) -> Iterator[Agentsup]:
     home.mkdir()
     state = tmp_path / "state"
     env = isolated_env(home, state, socket)
-    yield Agentsup(env, state, socket)
+    tool = Agentsup(env, state, socket)
+    yield tool
     subprocess.run(["tmux", "-L", socket, "kill-server"], env=env, capture_output=True, check=False)
+    # An engine is the command of its tmux window: with the server gone it must be gone too.
+    wait_until(lambda: not tool.engine_pids(), timeout=15, message="an engine outlived its tmux server")

@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pexpect
+import psutil
 
 from agentsup.supervisor.events import Event
 
@@ -50,6 +52,29 @@ class Agentsup:
     def run_dir(self, run_id: str) -> Path:
         return self.state_dir / "runs" / run_id
 
+    def tmux(self, *args: str) -> str:
+        r = subprocess.run(
+            ["tmux", "-L", self.socket, *args], env=self.env, capture_output=True, text=True, check=False
+        )
+        if r.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)} exited {r.returncode}: {r.stderr}")
+        return r.stdout
+
+    def server_running(self) -> bool:
+        r = subprocess.run(
+            ["tmux", "-L", self.socket, "list-sessions"], env=self.env, capture_output=True, check=False
+        )
+        return r.returncode == 0
+
+    def engine_pids(self) -> list[int]:
+        """Engine processes of this test's runs (matched by the state directory in their argv)."""
+        pids = []
+        for proc in psutil.process_iter(["cmdline"]):
+            cmd = proc.info["cmdline"] or []
+            if cmd[1:3] == ["-m", "agentsup.supervisor"] and any(str(self.state_dir) in c for c in cmd):
+                pids.append(proc.pid)
+        return pids
+
     def has_session(self, session: str) -> bool:
         r = subprocess.run(
             ["tmux", "-L", self.socket, "has-session", "-t", f"={session}"],
@@ -69,3 +94,14 @@ def isolated_env(home: Path, state_dir: Path, socket: str) -> dict[str, str]:
         AGENTSUP_TMUX_SOCKET=socket,
     )
     return env
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.02, message: str = ""
+) -> None:
+    """Poll ``predicate`` until it is truthy; fail with ``message`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"condition not met within {timeout}s")
+        time.sleep(interval)

@@ -1,0 +1,377 @@
+"""Per-hop latency of an N-agent chain under agentsup, against a bare tmux + inotify floor.
+
+A hop is the time from one agent's process end to the next agent's process start, both as written by the
+shell wrapper in the agent's window (``ended_at`` of agent i to ``started_at`` of agent i+1), so the two
+cases are measured by the same clock at the same two points.
+
+    .venv/bin/python bench/chain_hop.py [--agents 50] [--repeat 1] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import secrets
+import shlex
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+AGENT_TIMEOUT = 30.0
+RUN_TIMEOUT_PER_AGENT = 5.0
+
+
+class BenchError(Exception):
+    """A case did not run to completion; the message says what went wrong."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where a hop's time goes: ended_at → seen by the supervisor → spawn begins → next started_at."""
+
+    detect: list[float]  # ended_at of agent i → the supervisor knows (agent.exit ts / inotify seen)
+    schedule: list[float]  # known → the spawn of agent i+1 begins (agent.spawn ts / before tmux)
+    spawn: list[float]  # spawn begins → started_at of agent i+1
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    hops: list[float]
+    total: float  # first started_at → last ended_at
+    split: Split
+    wall: float  # the whole case, set-up and tear-down included
+
+
+@dataclass
+class Pooled:
+    name: str
+    hops: list[float] = field(default_factory=list)
+    totals: list[float] = field(default_factory=list)
+    walls: list[float] = field(default_factory=list)
+    detect: list[float] = field(default_factory=list)
+    schedule: list[float] = field(default_factory=list)
+    spawn: list[float] = field(default_factory=list)
+
+    def add(self, result: CaseResult) -> None:
+        self.hops += result.hops
+        self.totals.append(result.total)
+        self.walls.append(result.wall)
+        self.detect += result.split.detect
+        self.schedule += result.split.schedule
+        self.spawn += result.split.spawn
+
+
+def _percentile(values: Sequence[float], pct: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = pct / 100 * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _summary(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "median_ms": statistics.median(values) * 1000,
+        "p90_ms": _percentile(values, 90) * 1000,
+        "max_ms": max(values) * 1000,
+    }
+
+
+def _hops(started: Sequence[float], ended: Sequence[float]) -> list[float]:
+    return [started[i + 1] - ended[i] for i in range(len(started) - 1)]
+
+
+@contextmanager
+def _scratch(prefix: str) -> Iterator[Path]:
+    # Short paths: the run's control socket must fit in an AF_UNIX address.
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _bench_env(tmp: Path) -> dict[str, str]:
+    """The environment both cases run in: HOME, SHELL and tmux's socket directory pinned under ``tmp``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    (tmp / "home").mkdir()
+    env["HOME"] = str(tmp / "home")
+    env["SHELL"] = "/bin/sh"
+    # tmux leaves its socket file behind after kill-server; here it goes away with the temp dir.
+    env["TMUX_TMPDIR"] = str(tmp)
+    return env
+
+
+def _kill_server(tmux: str, socket: str, env: Mapping[str, str]) -> None:
+    # Exit status 1 when the server is already gone, which is the usual case for agentsup.
+    subprocess.run([tmux, "-L", socket, "kill-server"], env=dict(env), capture_output=True, check=False)
+
+
+# ---- agentsup ---------------------------------------------------------------------------------------
+
+
+def _plan(n: int) -> str:
+    lines = ['[run]\nname = "chainhop"\n']
+    for i in range(n):
+        lines.append(f"[agents.a{i}]")
+        if i:
+            lines.append(f'after = ["a{i - 1}"]')
+        lines.append('cmd = "true"\n')
+    return "\n".join(lines)
+
+
+def _read_events(db: Path) -> list[tuple[float, str, str | None, dict[str, object]]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT ts, kind, agent, data FROM events ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+    return [(float(ts), str(kind), agent, json.loads(data)) for ts, kind, agent, data in rows]
+
+
+def run_agentsup(n: int, tmux: str) -> CaseResult:
+    agentsup = Path(sys.executable).with_name("agentsup")
+    if not agentsup.exists():
+        raise BenchError(f"no agentsup console script next to {sys.executable}; pip install -e . first")
+    socket = f"agentsup-bench-{secrets.token_hex(4)}"
+    run_id = f"chainhop-{secrets.token_hex(3)}"
+    with _scratch("asb-") as tmp:
+        env = _bench_env(tmp)
+        env["AGENTSUP_TMUX_SOCKET"] = socket
+        env["AGENTSUP_STATE_DIR"] = str(tmp / "state")
+        plan = tmp / "plan.toml"
+        plan.write_text(_plan(n))
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.run(
+                [str(agentsup), "start", str(plan), "--no-tui", "--run-id", run_id],
+                env=env,
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                timeout=10 + RUN_TIMEOUT_PER_AGENT * n,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BenchError(f"agentsup start did not finish within {exc.timeout:.0f}s") from exc
+        finally:
+            wall = time.monotonic() - t0
+            _kill_server(tmux, socket, env)
+        if proc.returncode != 0:
+            raise BenchError(
+                f"agentsup start exited {proc.returncode}\n--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}"
+            )
+        events = _read_events(tmp / "state" / "runs" / run_id / "events.db")
+    exits: dict[str, tuple[float, dict[str, object]]] = {}
+    spawns: dict[str, float] = {}
+    for ts, kind, agent, data in events:
+        if agent is None:
+            continue
+        if kind == "agent.exit":
+            exits[agent] = (ts, data)
+        elif kind == "agent.spawn":
+            spawns[agent] = ts
+    names = [f"a{i}" for i in range(n)]
+    missing = [a for a in names if a not in exits or a not in spawns]
+    if missing:
+        raise BenchError(f"agentsup: no agent.spawn/agent.exit event for {', '.join(missing[:5])}")
+    started = [_float(exits[a][1], "started_at", a) for a in names]
+    ended = [_float(exits[a][1], "ended_at", a) for a in names]
+    detected = [exits[a][0] for a in names]
+    spawn_ts = [spawns[a] for a in names]
+    split = Split(
+        detect=[detected[i] - ended[i] for i in range(n - 1)],
+        schedule=[spawn_ts[i + 1] - detected[i] for i in range(n - 1)],
+        spawn=[started[i + 1] - spawn_ts[i + 1] for i in range(n - 1)],
+    )
+    return CaseResult(_hops(started, ended), ended[-1] - started[0], split, wall)
+
+
+def _float(data: Mapping[str, object], key: str, agent: str) -> float:
+    value = data.get(key)
+    if not isinstance(value, int | float):
+        raise BenchError(f"agentsup: agent.exit of {agent} has no numeric {key}: {data!r}")
+    return float(value)
+
+
+# ---- floor ------------------------------------------------------------------------------------------
+
+
+class _Arrivals(FileSystemEventHandler):
+    """Queues (path, time seen) for every file created or renamed into the watched directory."""
+
+    def __init__(self) -> None:
+        self.seen: queue.Queue[tuple[str, float]] = queue.Queue()
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        now = time.time()
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            if path:
+                self.seen.put((str(path), now))
+
+
+def _floor_script(exit_file: Path) -> str:
+    """What agentsup's wrapper does, minimally: start time, run, end time, exit file written atomically."""
+    tmp, final = shlex.quote(f"{exit_file}.tmp"), shlex.quote(str(exit_file))
+    return (
+        "s=$(date +%s.%N); true; e=$(date +%s.%N); "
+        f'printf "%s %s\\n" "$s" "$e" > {tmp} && mv -f -- {tmp} {final}'
+    )
+
+
+def run_floor(n: int, tmux: str) -> CaseResult:
+    socket = f"agentsup-bench-floor-{secrets.token_hex(4)}"
+    session = "floor"
+    with _scratch("asf-") as tmp:
+        panes = tmp / "panes"
+        panes.mkdir()
+        env = _bench_env(tmp)
+        arrivals = _Arrivals()
+        observer = Observer()
+        observer.schedule(arrivals, str(panes), recursive=False)
+        observer.start()
+        t0 = time.monotonic()
+        try:
+            # The first window stands in for agentsup's engine window and keeps the session alive.
+            subprocess.run(
+                [tmux, "-L", socket, "new-session", "-d", "-s", session, "--", "sleep", "86400"],
+                env=env,
+                check=True,
+            )
+            new_window = [tmux, "-L", socket, "new-window", "-d", "-t", f"={session}:", "--"]
+            started: list[float] = []
+            ended: list[float] = []
+            begun: list[float] = []
+            seen: list[float] = []
+            for i in range(n):
+                exit_file = panes / f"a{i}.exit"
+                argv = [*new_window, "/bin/sh", "-c", _floor_script(exit_file)]
+                begun.append(time.time())
+                subprocess.run(argv, env=env, check=True)
+                seen.append(_await(arrivals, str(exit_file)))
+                first, last = exit_file.read_text().split()
+                started.append(float(first))
+                ended.append(float(last))
+        finally:
+            wall = time.monotonic() - t0
+            observer.stop()
+            observer.join()
+            _kill_server(tmux, socket, env)
+    split = Split(
+        detect=[seen[i] - ended[i] for i in range(n - 1)],
+        schedule=[begun[i + 1] - seen[i] for i in range(n - 1)],
+        spawn=[started[i + 1] - begun[i + 1] for i in range(n - 1)],
+    )
+    return CaseResult(_hops(started, ended), ended[-1] - started[0], split, wall)
+
+
+def _await(arrivals: _Arrivals, path: str) -> float:
+    deadline = time.monotonic() + AGENT_TIMEOUT
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            got, at = arrivals.seen.get(timeout=left)
+        except queue.Empty:
+            break
+        if got == path:
+            return at
+    raise BenchError(f"floor: {path} did not appear within {AGENT_TIMEOUT:.0f}s")
+
+
+# ---- report -----------------------------------------------------------------------------------------
+
+
+def _figures(pooled: Pooled) -> dict[str, object]:
+    return {
+        "hops": len(pooled.hops),
+        **_summary(pooled.hops),
+        "total_s": min(pooled.totals),
+        "totals_s": pooled.totals,
+        "case_wall_s": pooled.walls,
+        "split": {
+            "detect": _summary(pooled.detect),
+            "schedule": _summary(pooled.schedule),
+            "spawn": _summary(pooled.spawn),
+        },
+    }
+
+
+def _print_table(cases: Sequence[Pooled], agents: int, repeat: int) -> None:
+    print(f"chain of {agents} agents, {repeat} repeat(s); hop = ended_at(i) -> started_at(i+1)\n")
+    print(f"{'case':<9} | {'hops':>4} | {'median ms':>9} | {'p90 ms':>7} | {'max ms':>7} | {'total s':>7}")
+    print("-" * 58)
+    for case in cases:
+        s = _summary(case.hops)
+        print(
+            f"{case.name:<9} | {len(case.hops):>4} | {s['median_ms']:>9.2f} | {s['p90_ms']:>7.2f} | "
+            f"{s['max_ms']:>7.2f} | {min(case.totals):>7.3f}"
+        )
+    floor, sup = cases
+    ratio = statistics.median(sup.hops) / statistics.median(floor.hops)
+    print(f"ratio (median): {ratio:.2f}\N{MULTIPLICATION SIGN}\n")
+    print("where a hop goes (median / p90 ms): detect = exit -> seen, schedule = seen -> spawn begins,")
+    print("spawn = spawn begins -> next started_at")
+    for case in cases:
+        parts = []
+        for label, values in (("detect", case.detect), ("schedule", case.schedule), ("spawn", case.spawn)):
+            s = _summary(values)
+            parts.append(f"{label} {s['median_ms']:6.2f} / {s['p90_ms']:6.2f}")
+        print(f"  {case.name:<9} " + "  ".join(parts))
+    walls = ", ".join(f"{w:.2f}" for w in sup.walls)
+    print(f"\nagentsup start ... --no-tui wall time (engine start and stop included): {walls} s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--agents", type=int, default=50, help="chain length (default 50)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each case; hops pooled (default 1)")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    args = parser.parse_args(argv)
+    if args.agents < 2 or args.repeat < 1:
+        parser.error("--agents must be >= 2 and --repeat >= 1")
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        print("chain_hop: tmux not found on PATH", file=sys.stderr)
+        return 2
+    floor, sup = Pooled("floor"), Pooled("agentsup")
+    try:
+        for _ in range(args.repeat):
+            floor.add(run_floor(args.agents, tmux))
+            sup.add(run_agentsup(args.agents, tmux))
+    except BenchError as exc:
+        print(f"chain_hop: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    _print_table([floor, sup], args.agents, args.repeat)
+    if args.json:
+        ratio = statistics.median(sup.hops) / statistics.median(floor.hops)
+        out = {
+            "agents": args.agents,
+            "repeat": args.repeat,
+            "floor": _figures(floor),
+            "agentsup": _figures(sup),
+            "ratio_median": ratio,
+        }
+        print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
