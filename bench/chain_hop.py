@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import queue
 import secrets
@@ -32,6 +33,7 @@ from watchdog.observers import Observer
 
 AGENT_TIMEOUT = 30.0
 RUN_TIMEOUT_PER_AGENT = 5.0
+SESSION_END_TIMEOUT = 15.0
 
 
 class BenchError(Exception):
@@ -122,6 +124,15 @@ def _kill_server(tmux: str, socket: str, env: Mapping[str, str]) -> None:
     subprocess.run([tmux, "-L", socket, "kill-server"], env=dict(env), capture_output=True, check=False)
 
 
+def _await_session_gone(tmux: str, socket: str, session: str, env: Mapping[str, str]) -> None:
+    deadline = time.monotonic() + SESSION_END_TIMEOUT
+    has_session = [tmux, "-L", socket, "has-session", "-t", f"={session}"]
+    while time.monotonic() < deadline:
+        if subprocess.run(has_session, env=dict(env), capture_output=True, check=False).returncode:
+            return
+        time.sleep(0.02)
+
+
 # ---- agentsup ---------------------------------------------------------------------------------------
 
 
@@ -170,6 +181,9 @@ def run_agentsup(n: int, tmux: str) -> CaseResult:
         except subprocess.TimeoutExpired as exc:
             raise BenchError(f"agentsup start did not finish within {exc.timeout:.0f}s") from exc
         finally:
+            # `start` returns once the run is finished, while the engine still closes the agents' windows;
+            # the session ends with the engine, and only then is the run directory quiet.
+            _await_session_gone(tmux, socket, run_id, env)
             wall = time.monotonic() - t0
             _kill_server(tmux, socket, env)
         if proc.returncode != 0:
@@ -269,6 +283,8 @@ def run_floor(n: int, tmux: str) -> CaseResult:
                 ended.append(float(last))
         finally:
             wall = time.monotonic() - t0
+            # watchdog logs an error when stop() races a pending inotify read; the race is harmless.
+            logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
             observer.stop()
             observer.join()
             _kill_server(tmux, socket, env)
@@ -332,7 +348,7 @@ def _print_table(cases: Sequence[Pooled], agents: int, repeat: int) -> None:
             parts.append(f"{label} {s['median_ms']:6.2f} / {s['p90_ms']:6.2f}")
         print(f"  {case.name:<9} " + "  ".join(parts))
     walls = ", ".join(f"{w:.2f}" for w in sup.walls)
-    print(f"\nagentsup start ... --no-tui wall time (engine start and stop included): {walls} s")
+    print(f"\nagentsup start --no-tui until its session is gone (engine start and teardown): {walls} s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +53,7 @@ def test_validate_reports_every_problem_with_location(agentsup: Agentsup, tmp_pa
     r = agentsup.run("validate", str(bad), check=False)
     assert r.returncode == 2
     lines = r.stderr.splitlines()
-    assert f'{bad}:6:' in lines[0] and 'agents.merge.after[0]: unknown agent "reviw"' in lines[0]
+    assert f"{bad}:6:" in lines[0] and 'agents.merge.after[0]: unknown agent "reviw"' in lines[0]
     assert 'did you mean "review"?' in lines[0]
     assert f"{bad}:7:" in lines[1] and "agents.merge.timout" in lines[1] and "timeout" in lines[1]
     assert lines[-1] == f"agentsup: 2 problems in {bad}; nothing was started"
@@ -87,7 +86,10 @@ def test_environment_errors_are_clear(agentsup: Agentsup, tmp_path: Path) -> Non
     env = dict(agentsup.env, PATH=str(Path(sys.executable).parent))
     r = subprocess.run(
         [str(Path(sys.executable).parent / "agentsup"), "start", str(plan), "--no-tui"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert r.returncode == 2
     assert "tmux" in r.stderr and "install" in r.stderr
