@@ -53,9 +53,12 @@ def test_validate_reports_every_problem_with_location(agentsup: Agentsup, tmp_pa
     r = agentsup.run("validate", str(bad), check=False)
     assert r.returncode == 2
     lines = r.stderr.splitlines()
-    assert f"{bad}:6:" in lines[0] and 'agents.merge.after[0]: unknown agent "reviw"' in lines[0]
+    assert f"{bad}:6:" in lines[0]
+    assert 'agents.merge.after[0]: unknown agent "reviw"' in lines[0]
     assert 'did you mean "review"?' in lines[0]
-    assert f"{bad}:7:" in lines[1] and "agents.merge.timout" in lines[1] and "timeout" in lines[1]
+    assert f"{bad}:7:" in lines[1]
+    assert "agents.merge.timout" in lines[1]
+    assert "timeout" in lines[1]
     assert lines[-1] == f"agentsup: 2 problems in {bad}; nothing was started"
 
     broken = _plan(tmp_path, "[agents.a\ncmd = 1\n", "broken.toml")
@@ -92,14 +95,16 @@ def test_environment_errors_are_clear(agentsup: Agentsup, tmp_path: Path) -> Non
         check=False,
     )
     assert r.returncode == 2
-    assert "tmux" in r.stderr and "install" in r.stderr
+    assert "tmux" in r.stderr
+    assert "install" in r.stderr
 
     # A state directory that cannot be created.
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     r = agentsup.run("--state-dir", str(blocker / "state"), "start", str(plan), "--no-tui", check=False)
     assert r.returncode == 2
-    assert "cannot create the run directory" in r.stderr and str(blocker) in r.stderr
+    assert "cannot create the run directory" in r.stderr
+    assert str(blocker) in r.stderr
 
     # A run id already in use.
     agentsup.run("start", str(plan), "--no-tui", "--run-id", "once")
@@ -127,7 +132,8 @@ def test_detached_run_is_driven_by_control_commands(agentsup: Agentsup, tmp_path
 
     wait_until(lambda: state("reader") == "running" and state("sleeper") == "running")
     listing = agentsup.run("ls").stdout
-    assert "w1" in listing and "running" in listing
+    assert "w1" in listing
+    assert "running" in listing
 
     # send types a line into the pane; the agent reads it and finishes; its dependent runs.
     agentsup.run("send", "w1", "reader", "hello; $(touch pwned) `id`")
@@ -146,9 +152,11 @@ def test_detached_run_is_driven_by_control_commands(agentsup: Agentsup, tmp_path
 
     # Refusals say why and exit 1.
     r = agentsup.run("kill", "w1", "nobody", check=False)
-    assert r.returncode == 1 and "no agent 'nobody'" in r.stderr
+    assert r.returncode == 1
+    assert "no agent 'nobody'" in r.stderr
     r = agentsup.run("send", "w1", "after_reader", "hi", check=False)
-    assert r.returncode == 1 and "has no live pane" in r.stderr
+    assert r.returncode == 1
+    assert "has no live pane" in r.stderr
 
     # events --follow streams until the run ends; stop ends it.
     follower = agentsup.spawn("events", "w1", "--follow")
@@ -161,7 +169,8 @@ def test_detached_run_is_driven_by_control_commands(agentsup: Agentsup, tmp_path
     # Commands that need the engine say so once it is gone; read-only ones still work.
     wait_until(lambda: not (agentsup.run_dir("w1") / "control.sock").exists())
     r = agentsup.run("kill", "w1", "sleeper", check=False)
-    assert r.returncode == 1 and "not reachable" in r.stderr
+    assert r.returncode == 1
+    assert "not reachable" in r.stderr
     assert "got: hello" in agentsup.logs("w1", "reader")
 
 
