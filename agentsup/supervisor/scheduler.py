@@ -94,7 +94,7 @@ def _outcome(states: Mapping[str, AgentState], stopping: bool) -> RunOutcome | N
         return None
     if stopping:
         return RunOutcome.STOPPED
-    if any(s in (_S.FAILED, _S.LOST) for s in states.values()):
+    if any(s in (_S.FAILED, _S.LOST, _S.STOPPED) for s in states.values()):
         return RunOutcome.FAILED
     return RunOutcome.SUCCEEDED
 

@@ -427,7 +427,7 @@ def test_stopping_wins_over_halt() -> None:
         ((S.SUCCEEDED, S.SUCCEEDED), RunOutcome.SUCCEEDED),
         ((S.SUCCEEDED, S.FAILED), RunOutcome.FAILED),
         ((S.LOST, S.SUCCEEDED), RunOutcome.FAILED),
-        ((S.SUCCEEDED, S.STOPPED), RunOutcome.SUCCEEDED),
+        ((S.SUCCEEDED, S.STOPPED), RunOutcome.FAILED),  # a stopped agent did not do its work
         ((S.SUCCEEDED, S.IDLE), None),
         ((S.SUCCEEDED, S.RETRYING), None),
     ],
