@@ -34,6 +34,7 @@ from agentsup.supervisor.rundir import (
     new_run_id,
 )
 from agentsup.supervisor.runstate import RunState
+from agentsup.supervisor.states import ACTIVE
 from agentsup.supervisor.store import EventStore, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -358,7 +359,7 @@ def logs(ctx: Ctx, run_id: str, agent: str, attempt: int | None, follow: bool) -
 
 
 def _agent_active(run: RunDir, agent: str) -> bool:
-    return _state(run).agents[agent].state.value in ("starting", "running", "idle", "needs_input")
+    return _state(run).agents[agent].state in ACTIVE
 
 
 def _tail(path: Path, follow: bool, alive: object) -> Iterator[bytes]:

@@ -135,8 +135,16 @@ def test_detached_run_is_driven_by_control_commands(agentsup: Agentsup, tmp_path
     assert "w1" in listing
     assert "running" in listing
 
+    # status without a run id shows the newest run.
+    table = agentsup.run("status").stdout.splitlines()
+    assert table[0] == "run w1: running"
+    assert any(line.split()[:2] == ["sleeper", "running"] for line in table[2:])
+
     # send types a line into the pane; the agent reads it and finishes; its dependent runs.
+    tail = agentsup.spawn("logs", "w1", "reader", "--follow")
     agentsup.run("send", "w1", "reader", "hello; $(touch pwned) `id`")
+    tail.expect_exact("got: hello; $(touch pwned) `id`")
+    tail.expect(pexpect.EOF)  # --follow ends with the agent
     wait_until(lambda: state("after_reader") == "succeeded")
     out = agentsup.run_dir("w1") / "agents/reader/out/got.txt"
     assert out.read_text() == "got: hello; $(touch pwned) `id`\n"
