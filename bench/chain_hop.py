@@ -28,7 +28,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+import psutil
+from watchdog.events import (
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 AGENT_TIMEOUT = 30.0
@@ -133,6 +140,19 @@ def _await_session_gone(tmux: str, socket: str, session: str, env: Mapping[str, 
         time.sleep(0.02)
 
 
+def _session_pids(tmux: str, socket: str, session: str, env: Mapping[str, str]) -> list[int]:
+    argv = [tmux, "-L", socket, "list-panes", "-s", "-t", f"={session}", "-F", "#{pane_pid}"]
+    proc = subprocess.run(argv, env=dict(env), capture_output=True, text=True, check=False)
+    return [int(line) for line in proc.stdout.split() if line.isdigit()]
+
+
+def _await_gone(pids: Sequence[int]) -> None:
+    deadline = time.monotonic() + SESSION_END_TIMEOUT
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if psutil.pid_exists(pid)]
+        time.sleep(0.02)
+
+
 # ---- agentsup ---------------------------------------------------------------------------------------
 
 
@@ -178,14 +198,17 @@ def run_agentsup(n: int, tmux: str) -> CaseResult:
                 timeout=10 + RUN_TIMEOUT_PER_AGENT * n,
                 check=False,
             )
+            # `start` returns once the run is finished, while the engine still closes the agents' windows;
+            # the session ends with the engine.
+            _await_session_gone(tmux, socket, run_id, env)
+            wall = time.monotonic() - t0
         except subprocess.TimeoutExpired as exc:
             raise BenchError(f"agentsup start did not finish within {exc.timeout:.0f}s") from exc
         finally:
-            # `start` returns once the run is finished, while the engine still closes the agents' windows;
-            # the session ends with the engine, and only then is the run directory quiet.
-            _await_session_gone(tmux, socket, run_id, env)
-            wall = time.monotonic() - t0
+            engine = _session_pids(tmux, socket, run_id, env)
             _kill_server(tmux, socket, env)
+            # A dying engine may still call tmux or write its run directory: let it go before the rmtree.
+            _await_gone(engine)
         if proc.returncode != 0:
             raise BenchError(
                 f"agentsup start exited {proc.returncode}\n--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}"
@@ -227,7 +250,7 @@ def _float(data: Mapping[str, object], key: str, agent: str) -> float:
 
 
 class _Arrivals(FileSystemEventHandler):
-    """Queues (path, time seen) for every file created or renamed into the watched directory."""
+    """Queues (path, time seen) for every path an inotify event in the watched directory names."""
 
     def __init__(self) -> None:
         self.seen: queue.Queue[tuple[str, float]] = queue.Queue()
@@ -257,7 +280,9 @@ def run_floor(n: int, tmux: str) -> CaseResult:
         env = _bench_env(tmp)
         arrivals = _Arrivals()
         observer = Observer()
-        observer.schedule(arrivals, str(panes), recursive=False)
+        # The engine's inotify mask: writes and renames, no opens or closes.
+        wanted = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent]
+        observer.schedule(arrivals, str(panes), recursive=False, event_filter=wanted)
         observer.start()
         t0 = time.monotonic()
         try:
@@ -370,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for _ in range(args.repeat):
             floor.add(run_floor(args.agents, tmux))
             sup.add(run_agentsup(args.agents, tmux))
-    except BenchError as exc:
+    except (BenchError, subprocess.CalledProcessError) as exc:
         print(f"chain_hop: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
