@@ -21,7 +21,7 @@ from agentsup import __version__
 from agentsup.plan import Plan, PlanError, load_plan, plan_schema
 from agentsup.sessions import BackendError, TmuxBackend, TmuxNotFoundError
 from agentsup.supervisor.client import ControlClient, ControlError
-from agentsup.supervisor.events import Event, EventKind
+from agentsup.supervisor.events import JSON, Event, EventKind
 from agentsup.supervisor.process import READY_FILE
 from agentsup.supervisor.rundir import (
     RunDir,
@@ -407,7 +407,7 @@ def attach(ctx: Ctx, run_id: str, agent: str | None) -> None:
     os.execvp(argv[0], argv)  # noqa: S606 -- attach hands this terminal to tmux itself
 
 
-def _control(ctx: Ctx, run_id: str, cmd: str, **args: str) -> None:
+def _control(ctx: Ctx, run_id: str, cmd: str, **args: JSON) -> None:
     run = _run(ctx, run_id)
     try:
         with ControlClient(run.control_socket) as client:
@@ -424,12 +424,7 @@ def _control(ctx: Ctx, run_id: str, cmd: str, **args: str) -> None:
 @click.pass_obj
 def send(ctx: Ctx, run_id: str, agent: str, text: str, no_enter: bool) -> None:
     """Type TEXT into AGENT's pane (bracketed paste when it has several lines), then Enter."""
-    run = _run(ctx, run_id)
-    try:
-        with ControlClient(run.control_socket) as client:
-            client.request("send", agent=agent, text=text, enter=not no_enter)
-    except ControlError as exc:
-        fail(f"send: {exc}", EXIT_FAILED)
+    _control(ctx, run_id, "send", agent=agent, text=text, enter=not no_enter)
 
 
 @main.command()

@@ -212,22 +212,22 @@ class EventStore:
 
     def last_seq(self) -> int:
         """The highest seq in the log, 0 when it is empty."""
-        with self._lock:
-            self._check_open()
-            try:
-                row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
-            except sqlite3.Error as e:
-                raise StoreError(self.path, str(e)) from e
-        return 0 if row is None or row[0] is None else int(row[0])
+        value = self._scalar("SELECT MAX(seq) FROM events")
+        return 0 if value is None else int(str(value))
 
     def journal_mode(self) -> str:
+        value = self._scalar("PRAGMA journal_mode")
+        return "" if value is None else str(value).lower()
+
+    def _scalar(self, sql: str) -> object:
+        """The first column of the first row ``sql`` returns, or None."""
         with self._lock:
             self._check_open()
             try:
-                row = self._conn.execute("PRAGMA journal_mode").fetchone()
+                row = self._conn.execute(sql).fetchone()
             except sqlite3.Error as e:
                 raise StoreError(self.path, str(e)) from e
-        return str(row[0]).lower() if row is not None else ""
+        return None if row is None else row[0]
 
     def _check_open(self) -> None:
         if self._closed:
