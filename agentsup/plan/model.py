@@ -49,8 +49,12 @@ def _frozen_map(m: Mapping[str, str] | None = None) -> Mapping[str, str]:
 
 @dataclass(frozen=True)
 class Dependency:
+    """``after = ["a"]``, ``{agent = "a", when = "finished"}``, or ``"m.workers"`` (workers=True): then
+    the dependency is on master ``m`` and every worker it spawned, transitively."""
+
     agent: str
     when: When = When.SUCCEEDED
+    workers: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,23 @@ class Backoff:
         return max(0.0, base * (1.0 + self.jitter * (2.0 * rand - 1.0)))
 
 
+class Strategy(StrEnum):
+    VOTE = "vote"  # the most common value of ``field``; ties and the tally reported
+    WEIGHTED = "weighted"  # sum(score * confidence) / sum(confidence)
+    FUSION = "fusion"  # objects merged; conflicting keys listed
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """An agent that combines its sources' ``result.json`` files (``agentsup aggregate`` in its own pane)."""
+
+    sources: tuple[str, ...]  # ``from``: agent names (dependencies with when = finished)
+    strategy: Strategy
+    field: str | None = None  # vote: the voted field (required); weighted: the score field (default "score")
+    confidence: str = "confidence"  # weighted: the weight field
+    require_all: bool = False  # fail when any source failed or has no usable result
+
+
 @dataclass(frozen=True)
 class AgentSpec:
     """One agent of the plan. Exactly one of ``cmd`` and ``argv`` is set."""
@@ -109,6 +130,62 @@ class AgentSpec:
     alerts: tuple[AlertRule, ...] = ()
     done: DoneRule = field(default_factory=DoneRule)
     line: int | None = None  # line of the agent's table in the plan file, for messages
+    # Patterns (issue 3)
+    prompt: str | None = None  # a template; the shell preset gives it as $AGENTSUP_PROMPT
+    preset: str = "shell"
+    pool: str | None = None  # a [pools] name
+    aggregate: Aggregate | None = None  # set instead of cmd/argv
+    spawns: str | None = None  # file name in AGENTSUP_OUT listing subtasks, read when the agent succeeds
+    recovery: str | None = None  # on_failure = "spawn:TEMPLATE": a [workers] template run on final failure
+    idle_after: float | None = None  # seconds of silence before agent.idle
+    max_rss: int | None = None  # bytes: above it, a warning "resource" alert
+    max_cpu: float | None = None  # percent of one core: above it, a warning "resource" alert
+    kill_over_rss: int | None = None  # bytes: above it, a critical alert and the agent is stopped
+    parent: str | None = None  # dynamic agents: the agent whose subtasks file (or handler) created it
+    worker: str | None = None  # dynamic agents: the [workers] template it came from
+
+
+class EventName(StrEnum):
+    """What an ``[[on]]`` handler listens to."""
+
+    AGENT_COMPLETED = "agent.completed"  # an agent succeeded
+    AGENT_FAILED = "agent.failed"  # an agent failed for good (no attempts left) or was lost
+    ALERT = "alert"  # an output line matched an alert rule
+    AGENT_IDLE = "agent.idle"  # no output for idle_after, confirmed twice
+    AGENT_NEEDS_INPUT = "agent.needs_input"
+    RESOURCE = "resource"  # max_rss / max_cpu / kill_over_rss crossed
+    EXTERNAL = "external"  # agentsup emit, or a JSON file dropped into RUN/inbox/
+    USER_INPUT = "user_input"  # agentsup send
+
+
+class ActionKind(StrEnum):
+    SPAWN = "spawn"  # run a [workers] template as a new agent, the triggering event in its context
+    RESTART = "restart"
+    KILL = "kill"
+    SEND = "send"  # type text into an agent's pane
+    NOTIFY = "notify"  # log a notification (and show it in the dashboard)
+    THROTTLE = "throttle"  # lower the run's parallel cap for a while
+    STOP = "stop"  # stop the run
+
+
+@dataclass(frozen=True)
+class Handler:
+    """One ``[[on]]`` entry: when an event passes every filter that is set, do the action, once per event."""
+
+    index: int  # position in the file's [[on]] list; ``on[INDEX]`` names the handler in the log
+    event: EventName
+    do: ActionKind
+    agent: str | None = None  # filter: fnmatch glob on the triggering agent's name
+    severity: Severity | None = None  # filter: alert/resource severity at least this
+    match: re.Pattern[str] | None = None  # filter: searched in the alert line / input text / event data JSON
+    name: str | None = None  # filter: fnmatch glob on an external event's name
+    worker: str | None = None  # spawn: the [workers] template
+    target: str | None = None  # restart/kill/send: the agent acted on (default: the triggering agent)
+    text: str | None = None  # send: a template
+    message: str | None = None  # notify: a template
+    max_parallel: int | None = None  # throttle: the lowered cap
+    duration: float | None = None  # throttle: seconds (``for``); None: until the run ends
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +194,8 @@ class RunSpec:
     workdir: Path  # absolute
     max_parallel: int | None = None  # None: no cap
     on_failure: OnFailure = OnFailure.HALT
+    min_free_memory: int | None = None  # bytes: hold new spawns while the machine has less available
+    pools: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -124,6 +203,9 @@ class Plan:
     path: Path  # absolute path of the plan file
     run: RunSpec
     agents: Mapping[str, AgentSpec]  # in the order the file declares them
+    inputs: Mapping[str, str] = field(default_factory=_frozen_map)  # [inputs], after --set overrides
+    workers: Mapping[str, AgentSpec] = field(default_factory=lambda: MappingProxyType({}))  # templates
+    handlers: tuple[Handler, ...] = ()
 
     def failure_policy(self, agent: str) -> OnFailure:
         spec = self.agents[agent]
