@@ -9,8 +9,9 @@ from pathlib import Path
 
 from agentsup.plan import AlertRule, Severity
 
-# CSI, OSC (BEL or ST terminated), then any other two-byte escape.
-_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+# CSI, OSC (BEL or ST terminated), then any other escape (ECMA-48: ESC, intermediates 0x20-0x2F, a final
+# 0x30-0x7E), which covers charset designation (ESC ( B), DECSC/DECRC (ESC 7/8) and RIS (ESC c).
+_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]")
 READ_CHUNK = 1 << 20
 MAX_LINE = 64 * 1024  # longer lines are cut here for matching; the log on disk keeps everything
 RING_LINES = 200
@@ -44,6 +45,7 @@ class OutputTail:
     done: re.Pattern[str] | None = None
     offset: int = 0
     partial: bytes = b""
+    discarding: bool = False  # inside a line longer than MAX_LINE, after its cut
     ring: deque[str] = field(default_factory=lambda: deque(maxlen=RING_LINES))
 
     def read(self, final: bool = False) -> ReadResult:
@@ -64,10 +66,16 @@ class OutputTail:
             while chunk := f.read(READ_CHUNK):
                 grew = True
                 self.offset += len(chunk)
-                *complete, self.partial = (self.partial + chunk).split(b"\n")
+                data = self.partial + chunk
+                if self.discarding:  # the rest of a line already cut at MAX_LINE
+                    newline = data.find(b"\n")
+                    if newline < 0:
+                        continue
+                    data, self.discarding = data[newline + 1 :], False
+                *complete, self.partial = data.split(b"\n")
                 if len(self.partial) > MAX_LINE:
                     complete.append(self.partial[:MAX_LINE])
-                    self.partial = b""
+                    self.partial, self.discarding = b"", True
                 for raw in complete:
                     d = self._line(raw, alerts)
                     done_line = done_line or d

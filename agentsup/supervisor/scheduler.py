@@ -89,6 +89,28 @@ def _dep_status(dep: Dependency, up: AgentRecord | None, up_state: AgentState) -
     return why
 
 
+def _group_status(
+    dep: Dependency,
+    members: list[str],
+    records: Mapping[str, AgentRecord],
+    states: Mapping[str, AgentState],
+) -> bool | str:
+    """``m.workers``: the dependency holds for the master and every worker it spawned, transitively.
+
+    Workers are added in the same transaction as their master's success, so once every known member
+    meets the condition no further member can appear.
+    """
+    pending = False
+    for member in members:
+        status = _dep_status(
+            Dependency(member, dep.when), records.get(member), states.get(member, _S.PENDING)
+        )
+        if isinstance(status, str):
+            return status
+        pending = pending or status is False
+    return not pending
+
+
 def _outcome(states: Mapping[str, AgentState], stopping: bool) -> RunOutcome | None:
     if not all(s in TERMINAL for s in states.values()):
         return None
@@ -99,9 +121,31 @@ def _outcome(states: Mapping[str, AgentState], stopping: bool) -> RunOutcome | N
     return RunOutcome.SUCCEEDED
 
 
-def _cascade_skips(
-    plan: Plan, records: Mapping[str, AgentRecord], states: dict[str, AgentState]
-) -> list[Skip]:
+class _Deps:
+    """Dependency checks over one schedule() call, with each master's worker group computed once."""
+
+    def __init__(self, plan: Plan, records: Mapping[str, AgentRecord]) -> None:
+        self.records = records
+        self.children: dict[str, list[str]] = {}
+        for name, spec in plan.agents.items():
+            if spec.parent is not None:
+                self.children.setdefault(spec.parent, []).append(name)
+
+    def group(self, master: str) -> list[str]:
+        out, todo = [master], [master]
+        while todo:
+            kids = self.children.get(todo.pop(), [])
+            out.extend(kids)
+            todo.extend(kids)
+        return out
+
+    def status(self, dep: Dependency, states: Mapping[str, AgentState]) -> bool | str:
+        if dep.workers:
+            return _group_status(dep, self.group(dep.agent), self.records, states)
+        return _dep_status(dep, self.records.get(dep.agent), states.get(dep.agent, _S.PENDING))
+
+
+def _cascade_skips(plan: Plan, deps: _Deps, states: dict[str, AgentState]) -> list[Skip]:
     """Skip every pending agent with a dependency that can no longer be met, repeating to a fixpoint.
 
     Updates ``states`` with the skips.
@@ -114,7 +158,7 @@ def _cascade_skips(
             if states[name] not in (_S.PENDING, _S.WAITING):
                 continue
             for dep in spec.after:
-                status = _dep_status(dep, records.get(dep.agent), states.get(dep.agent, _S.PENDING))
+                status = deps.status(dep, states)
                 if isinstance(status, str):
                     skips.append(Skip(name, status))
                     states[name] = _S.SKIPPED
@@ -123,20 +167,26 @@ def _cascade_skips(
     return skips
 
 
-def _ready(
-    spec: AgentSpec, records: Mapping[str, AgentRecord], states: Mapping[str, AgentState], now: float
-) -> bool:
+def _ready(spec: AgentSpec, deps: _Deps, states: Mapping[str, AgentState], now: float) -> bool:
     """Whether ``spec``'s agent may start now: all dependencies met, or its retry is due."""
-    state, due = states[spec.name], records[spec.name].retry_at
+    state, due = states[spec.name], deps.records[spec.name].retry_at
     if state is _S.RETRYING:
         return due is None or due <= now
-    return state in (_S.PENDING, _S.WAITING) and all(
-        _dep_status(d, records.get(d.agent), states.get(d.agent, _S.PENDING)) is True for d in spec.after
-    )
+    return state in (_S.PENDING, _S.WAITING) and all(deps.status(d, states) is True for d in spec.after)
 
 
-def schedule(plan: Plan, run: RunState, now: float, *, paused: bool = False) -> Decision:
-    """Decide what to start, hold or skip now, when to look again, and whether the run is over."""
+def _min_cap(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def schedule(
+    plan: Plan, run: RunState, now: float, *, paused: bool = False, cap: int | None = None
+) -> Decision:
+    """Decide what to start, hold or skip now, when to look again, and whether the run is over.
+
+    ``paused`` starts nothing (the user paused, or memory is short); ``cap`` lowers the run's parallel
+    cap for now (a throttle).
+    """
     records: dict[str, AgentRecord] = dict(run.agents)
     for name in plan.agents:
         records.setdefault(name, AgentRecord(name))
@@ -155,20 +205,29 @@ def schedule(plan: Plan, run: RunState, now: float, *, paused: bool = False) -> 
                 states[name] = _S.SKIPPED
         return Decision(tuple(skips), None, _outcome(states, stopping=False))
 
-    actions: list[Action] = list(_cascade_skips(plan, records, states))
+    deps = _Deps(plan, records)
+    actions: list[Action] = list(_cascade_skips(plan, deps, states))
     active = sum(1 for s in states.values() if s in ACTIVE)
-    cap = plan.run.max_parallel
+    in_pool: dict[str, int] = {}
+    for name, state in states.items():
+        pool = plan.agents[name].pool if name in plan.agents else None
+        if pool is not None and state in ACTIVE:
+            in_pool[pool] = in_pool.get(pool, 0) + 1
+    limit = _min_cap(plan.run.max_parallel, cap)
     wake_at: float | None = None
     for name, spec in plan.agents.items():
         rec, state = records[name], states[name]
-        if not _ready(spec, records, states, now):
+        if not _ready(spec, deps, states, now):
             if state is _S.RETRYING and rec.retry_at is not None:
                 wake_at = rec.retry_at if wake_at is None else min(wake_at, rec.retry_at)
             continue
-        if not paused and (cap is None or active < cap):
+        pool_free = spec.pool is None or in_pool.get(spec.pool, 0) < plan.run.pools.get(spec.pool, 0)
+        if not paused and (limit is None or active < limit) and pool_free:
             actions.append(Start(name, rec.attempts + 1))
             states[name] = _S.STARTING
             active += 1
+            if spec.pool is not None:
+                in_pool[spec.pool] = in_pool.get(spec.pool, 0) + 1
         elif state is _S.PENDING:
             actions.append(Hold(name))
             states[name] = _S.WAITING
