@@ -175,6 +175,16 @@ def _ready(spec: AgentSpec, deps: _Deps, states: Mapping[str, AgentState], now: 
     return state in (_S.PENDING, _S.WAITING) and all(deps.status(d, states) is True for d in spec.after)
 
 
+def _pool_counts(plan: Plan, states: Mapping[str, AgentState]) -> dict[str, int]:
+    """Active agents per pool."""
+    counts: dict[str, int] = {}
+    for name, state in states.items():
+        pool = plan.agents[name].pool if name in plan.agents else None
+        if pool is not None and state in ACTIVE:
+            counts[pool] = counts.get(pool, 0) + 1
+    return counts
+
+
 def _min_cap(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
 
@@ -208,11 +218,7 @@ def schedule(
     deps = _Deps(plan, records)
     actions: list[Action] = list(_cascade_skips(plan, deps, states))
     active = sum(1 for s in states.values() if s in ACTIVE)
-    in_pool: dict[str, int] = {}
-    for name, state in states.items():
-        pool = plan.agents[name].pool if name in plan.agents else None
-        if pool is not None and state in ACTIVE:
-            in_pool[pool] = in_pool.get(pool, 0) + 1
+    in_pool = _pool_counts(plan, states)
     limit = _min_cap(plan.run.max_parallel, cap)
     wake_at: float | None = None
     for name, spec in plan.agents.items():
