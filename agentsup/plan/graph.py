@@ -1,42 +1,46 @@
-"""Checks of the dependency graph: unknown, duplicate and self dependencies, and cycles."""
+"""Checks of the dependency graph: unknown, duplicate and self dependencies, ``NAME.workers`` of an agent
+that spawns none, and cycles (an aggregate's sources and ``m.workers`` count as dependencies)."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from agentsup.plan.locate import KeyPath
-from agentsup.plan.model import AgentSpec
+from agentsup.plan.locate import KeyPath, format_path
+from agentsup.plan.model import WORKERS_SUFFIX, AgentSpec
 from agentsup.plan.types import Report, did_you_mean, quote
 
 
 def check_dependencies(
-    agents: Mapping[str, AgentSpec], after_at: Mapping[str, KeyPath], report: Report
+    agents: Mapping[str, AgentSpec], dep_at: Mapping[str, Sequence[KeyPath]], report: Report
 ) -> None:
-    """Reports every bad ``after`` entry, then one cycle per strongly connected group of agents.
+    """Reports every bad dependency, then one cycle per strongly connected group of agents.
 
-    ``after_at[name]`` is where that agent's ``after`` array was written (its own table or [defaults]).
+    ``dep_at[name][i]`` is where ``agents[name].after[i]`` was written: in the agent's ``after``, in
+    [defaults] ``after``, or as a source in its ``aggregate.from``.
     """
     downstream: dict[str, list[str]] = {name: [] for name in agents}
     for name, spec in agents.items():
-        at = after_at[name]
-        inherited = at[0] == "defaults"
-        seen: dict[str, int] = {}
-        for i, dep in enumerate(spec.after):
+        seen: dict[tuple[str, bool], KeyPath] = {}
+        for dep, at in zip(spec.after, dep_at[name], strict=True):
+            shown = dep.agent + WORKERS_SUFFIX if dep.workers else dep.agent
+            upstream = agents.get(dep.agent)
             if dep.agent == name:
-                how = " (it inherits after from [defaults])" if inherited else ""
-                report((*at, i), f"agent {quote(name)} depends on itself{how}")
-            elif dep.agent not in agents:
-                report((*at, i), f"unknown agent {quote(dep.agent)}{did_you_mean(dep.agent, agents)}")
-            elif dep.agent in seen:
+                how = " (it inherits after from [defaults])" if at[0] == "defaults" else ""
+                report(at, f"agent {quote(name)} depends on itself{how}")
+            elif upstream is None:
+                report(at, f"unknown agent {quote(dep.agent)}{did_you_mean(dep.agent, agents)}")
+            elif (dep.agent, dep.workers) in seen:
+                first = format_path(seen[dep.agent, dep.workers][-2:])
+                report(at, f"duplicate dependency on {quote(shown)} (already at {first})")
+            elif dep.workers and upstream.spawns is None:
                 report(
-                    (*at, i),
-                    f"duplicate dependency on {quote(dep.agent)} (already at after[{seen[dep.agent]}])",
+                    at, f'{quote(shown)} waits for the workers of {quote(dep.agent)}, which sets no "spawns"'
                 )
             else:
-                seen[dep.agent] = i
+                seen[dep.agent, dep.workers] = at
                 downstream[dep.agent].append(name)
-    _report_cycles(agents, downstream, after_at, report)
+    _report_cycles(agents, downstream, dep_at, report)
 
 
 def _reachable(start: str, downstream: Mapping[str, list[str]]) -> set[str]:
@@ -54,7 +58,7 @@ def _reachable(start: str, downstream: Mapping[str, list[str]]) -> set[str]:
 def _report_cycles(
     agents: Mapping[str, AgentSpec],
     downstream: Mapping[str, list[str]],
-    after_at: Mapping[str, KeyPath],
+    dep_at: Mapping[str, Sequence[KeyPath]],
     report: Report,
 ) -> None:
     reach = {name: _reachable(name, downstream) for name in agents}
@@ -67,7 +71,7 @@ def _report_cycles(
         cycle = _shortest_cycle(start, group, downstream)
         closing = cycle[-2]  # the cycle returns to start through start.after = [..., closing, ...]
         index = next((i for i, d in enumerate(agents[start].after) if d.agent == closing), 0)
-        report((*after_at[start], index), "dependency cycle: " + " → ".join(cycle))
+        report(dep_at[start][index], "dependency cycle: " + " → ".join(cycle))
 
 
 def _shortest_cycle(start: str, group: set[str], downstream: Mapping[str, list[str]]) -> list[str]:

@@ -5,31 +5,50 @@ The loader validates with these tables and ``plan_schema`` is generated from the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from agentsup.plan.aggregate import AGGREGATE, build_aggregate
 from agentsup.plan.durations import format_duration
+from agentsup.plan.handlers import HANDLER, HANDLERS
 from agentsup.plan.locate import KeyPath
-from agentsup.plan.model import AlertRule, Backoff, Dependency, DoneKind, DoneRule, OnFailure, Severity, When
+from agentsup.plan.model import (
+    WORKERS_SUFFIX,
+    AlertRule,
+    Backoff,
+    Dependency,
+    DoneKind,
+    DoneRule,
+    OnFailure,
+    Severity,
+    When,
+)
+from agentsup.plan.tables import CountTable, NamedTables, env_table, inputs_table
 from agentsup.plan.types import (
+    NAME,
+    NAME_PATTERN,
+    NAME_RULE,
     ArrayOf,
     Choice,
     Duration,
-    EnvTable,
+    FileName,
     Integer,
     Key,
     Name,
-    NamedTables,
     Number,
     Record,
     Regex,
     Report,
+    Size,
     Table,
+    Template,
     Text,
     Values,
     ValueType,
     compile_regex,
     convert_table,
     describe,
+    did_you_mean,
     quote,
     same,
     table_schema,
@@ -61,11 +80,43 @@ RUN_ON_FAILURE = Key(
     "'continue' skips only the agents that can no longer run.",
     default=OnFailure.HALT.value,
 )
-RUN = Table((RUN_NAME, RUN_WORKDIR, RUN_MAX_PARALLEL, RUN_ON_FAILURE))
+RUN_MIN_FREE_MEMORY = Key(
+    "min_free_memory",
+    Size(),
+    "New agents are held back while the machine has less memory available than this "
+    '(bytes, or a size such as "2GiB"). Default: no check.',
+)
+RUN = Table((RUN_NAME, RUN_WORKDIR, RUN_MAX_PARALLEL, RUN_ON_FAILURE, RUN_MIN_FREE_MEMORY))
 
 # Entries of after: a name, or a table naming the agent and when it releases.
 
-DEP_AGENT = Key("agent", Name(), "Name of the upstream agent.", required=True)
+
+class _UpstreamType(ValueType[tuple[str, bool]]):
+    """``NAME`` → (NAME, False); ``NAME.workers`` → (NAME, True): the master and every worker it spawned."""
+
+    expected = 'an agent name, or "NAME.workers"'
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> tuple[str, bool] | None:
+        if not isinstance(raw, str):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        workers = raw.endswith(WORKERS_SUFFIX)
+        name = raw.removesuffix(WORKERS_SUFFIX) if workers else raw
+        if not NAME.fullmatch(name):
+            report(at, f'invalid name {quote(raw)}: use {NAME_RULE} (or "NAME.workers")')
+            return None
+        return name, workers
+
+    def schema(self) -> dict[str, object]:
+        return {"type": "string", "pattern": NAME_PATTERN.removesuffix("$") + r"(\.workers)?$"}
+
+
+DEP_AGENT = Key(
+    "agent",
+    _UpstreamType(),
+    'Name of the upstream agent; "NAME.workers" waits for agent NAME and every worker it spawned.',
+    required=True,
+)
 DEP_WHEN = Key(
     "when",
     Choice(When),
@@ -85,20 +136,22 @@ class _DependencyType(ValueType[Dependency]):
     @staticmethod
     def _build(values: Values, at: KeyPath, report: Report) -> Dependency | None:
         del at, report
-        agent = values.get(DEP_AGENT)
-        return None if agent is None else Dependency(agent, values.get(DEP_WHEN) or When.SUCCEEDED)
+        upstream = values.get(DEP_AGENT)
+        if upstream is None:
+            return None
+        return Dependency(upstream[0], values.get(DEP_WHEN) or When.SUCCEEDED, workers=upstream[1])
 
     def convert(self, raw: object, at: KeyPath, report: Report) -> Dependency | None:
         if isinstance(raw, str):
-            name = Name().convert(raw, at, report)
-            return None if name is None else Dependency(name)
+            upstream = _UpstreamType().convert(raw, at, report)
+            return None if upstream is None else Dependency(upstream[0], workers=upstream[1])
         if isinstance(raw, dict):
             return self._table.convert(raw, at, report)
         report(at, wrong_type(self.expected, raw))
         return None
 
     def schema(self) -> dict[str, object]:
-        return {"anyOf": [Name().schema(), self._table.schema()]}
+        return {"anyOf": [_UpstreamType().schema(), self._table.schema()]}
 
 
 class _AfterType(ArrayOf[Dependency]):
@@ -220,13 +273,91 @@ class _DoneType(ValueType[DoneRule]):
         }
 
 
-# Keys of each [agents.NAME] table, and of [defaults].
+# on_failure of an agent: a policy, or "spawn:TEMPLATE".
 
-AGENT_CMD = Key("cmd", Text(nonempty=True), "Shell command, run by 'sh -c'. Set exactly one of cmd and argv.")
+_SPAWN_PREFIX = "spawn:"
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """``on_failure = "spawn:TEMPLATE"``: the [workers] template run when the agent fails for good."""
+
+    template: str
+
+
+class _OnFailureType(ValueType[OnFailure | Recovery]):
+    expected = '"halt", "continue" or "spawn:TEMPLATE"'
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> OnFailure | Recovery | None:
+        if not isinstance(raw, str):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        if raw.startswith(_SPAWN_PREFIX):
+            template = raw.removeprefix(_SPAWN_PREFIX)
+            if not NAME.fullmatch(template):
+                report(at, f"invalid worker template name {quote(template)}: use {NAME_RULE}")
+                return None
+            return Recovery(template)
+        for policy in OnFailure:
+            if policy.value == raw:
+                return policy
+        policies = [p.value for p in OnFailure]
+        report(at, f"invalid value {quote(raw)}: expected {self.expected}{did_you_mean(raw, policies)}")
+        return None
+
+    def schema(self) -> dict[str, object]:
+        spawn = {"type": "string", "pattern": "^" + _SPAWN_PREFIX + NAME_PATTERN.removeprefix("^")}
+        return {"anyOf": [Choice(OnFailure).schema(), spawn]}
+
+
+# The preset: how the agent is launched and read. Only the plain shell exists until agent CLI support.
+
+PRESETS = ("shell",)
+
+
+class _PresetType(ValueType[str]):
+    expected = "a preset name"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> str | None:
+        if not isinstance(raw, str):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        if raw not in PRESETS:
+            report(
+                at,
+                f'unknown preset {quote(raw)}: only "shell" exists for now '
+                "(presets for agent CLIs come with agent CLI support)",
+            )
+            return None
+        return raw
+
+    def schema(self) -> dict[str, object]:
+        return {"type": "string", "enum": list(PRESETS)}
+
+
+# Keys of each [agents.NAME] table, of [defaults] and of each [workers.TYPE] template.
+
+AGENT_CMD = Key(
+    "cmd",
+    Template(nonempty=True),
+    "Shell command, run by 'sh -c'; a template. Set exactly one of cmd, argv and aggregate.",
+)
 AGENT_ARGV = Key(
     "argv",
-    ArrayOf(Text(), nonempty=True),
-    "Program and arguments, run directly without a shell. Set exactly one of cmd and argv.",
+    ArrayOf(Template(), nonempty=True),
+    "Program and arguments, run directly without a shell; each a template. Set exactly one of cmd, argv "
+    "and aggregate.",
+)
+AGENT_PROMPT = Key(
+    "prompt",
+    Template(nonempty=True),
+    "The agent's prompt, a template; the shell preset gives it as $AGENTSUP_PROMPT.",
+)
+AGENT_PRESET = Key(
+    "preset",
+    _PresetType(),
+    "How the agent is launched and its screen read. Only 'shell' for now.",
+    default=PRESETS[0],
 )
 AGENT_CWD = Key(
     "cwd",
@@ -235,16 +366,34 @@ AGENT_CWD = Key(
 )
 AGENT_ENV = Key(
     "env",
-    EnvTable(),
+    env_table(),
     "Environment variables added for the agent; numbers and booleans become strings. Merged with "
     "[defaults] env, the agent's values winning.",
 )
 AGENT_AFTER = Key(
     "after",
     _AfterType(_DependencyType(), expected="an array of agent names or { agent, when } tables"),
-    "Upstream agents this agent waits for: names (released when the upstream succeeded) or "
+    "Upstream agents this agent waits for: names (released when the upstream succeeded), "
+    '"NAME.workers" (agent NAME and every worker it spawned) or '
     '{ agent = "NAME", when = "succeeded" | "finished" | "failed" | "started" } tables.',
     default=[],
+)
+AGENT_AGGREGATE = Key(
+    "aggregate",
+    Record(AGGREGATE, build_aggregate),
+    "Makes this agent combine the result.json files of the agents in 'from' by 'strategy', instead of "
+    "running cmd or argv. Its sources become dependencies with when = 'finished'.",
+)
+AGENT_POOL = Key(
+    "pool",
+    Name(),
+    "A [pools] entry: the agent holds one of that pool's slots while it runs.",
+)
+AGENT_SPAWNS = Key(
+    "spawns",
+    FileName(),
+    "Makes the agent a master: a file it writes in $AGENTSUP_OUT listing subtasks, read when it succeeds; "
+    "one worker is started per subtask from its [workers.TYPE] template.",
 )
 AGENT_TIMEOUT = Key(
     "timeout", Duration(positive=True), "Longest an attempt may run before it is stopped and failed."
@@ -265,8 +414,9 @@ AGENT_SUCCESS_EXIT_CODES = Key(
 )
 AGENT_ON_FAILURE = Key(
     "on_failure",
-    Choice(OnFailure),
-    "What this agent's final failure does to the run. Default: [run] on_failure.",
+    _OnFailureType(),
+    "What this agent's final failure does: 'halt' or 'continue' (to the run; default: [run] on_failure), "
+    "or 'spawn:TEMPLATE': run the [workers] template TEMPLATE as a recovery agent.",
 )
 AGENT_ALERTS = Key(
     "alerts",
@@ -281,34 +431,105 @@ AGENT_DONE = Key(
     "named by $AGENTSUP_DONE) or 'pattern:REGEX' (an output line matches).",
     default=DoneKind.EXIT.value,
 )
+AGENT_IDLE_AFTER = Key(
+    "idle_after",
+    Duration(positive=True),
+    "Silence (no output) after which the agent counts as idle: an 'agent.idle' event. Default: never.",
+)
+AGENT_MAX_RSS = Key(
+    "max_rss",
+    Size(),
+    "Memory (resident, of the agent's whole process tree) above which a warning 'resource' alert is "
+    'raised: bytes, or a size such as "500MB", "2GiB".',
+)
+AGENT_MAX_CPU = Key(
+    "max_cpu",
+    Number(0, above=True),
+    "CPU use, in percent of one core (200: two cores), above which a warning 'resource' alert is raised.",
+)
+AGENT_KILL_OVER_RSS = Key(
+    "kill_over_rss",
+    Size(),
+    "Memory above which a critical 'resource' alert is raised and the agent is stopped.",
+)
+
+_AGENT_KEYS: tuple[Key[Any], ...] = (
+    AGENT_CMD,
+    AGENT_ARGV,
+    AGENT_PROMPT,
+    AGENT_PRESET,
+    AGENT_CWD,
+    AGENT_ENV,
+    AGENT_AFTER,
+    AGENT_AGGREGATE,
+    AGENT_POOL,
+    AGENT_SPAWNS,
+    AGENT_TIMEOUT,
+    AGENT_RETRIES,
+    AGENT_BACKOFF,
+    AGENT_SUCCESS_EXIT_CODES,
+    AGENT_ON_FAILURE,
+    AGENT_ALERTS,
+    AGENT_DONE,
+    AGENT_IDLE_AFTER,
+    AGENT_MAX_RSS,
+    AGENT_MAX_CPU,
+    AGENT_KILL_OVER_RSS,
+)
 AGENT = Table(
-    (
-        AGENT_CMD,
-        AGENT_ARGV,
-        AGENT_CWD,
-        AGENT_ENV,
-        AGENT_AFTER,
-        AGENT_TIMEOUT,
-        AGENT_RETRIES,
-        AGENT_BACKOFF,
-        AGENT_SUCCESS_EXIT_CODES,
-        AGENT_ON_FAILURE,
-        AGENT_ALERTS,
-        AGENT_DONE,
-    ),
+    _AGENT_KEYS,
+    exclusive=(("cmd", "argv"), ("cmd", "aggregate"), ("argv", "aggregate")),
+)
+DEFAULTS = Table(
+    tuple(key for key in _AGENT_KEYS if key is not AGENT_AGGREGATE),
     exclusive=(("cmd", "argv"),),
+    misplaced=(("aggregate", '"aggregate" is not inherited: set it in the aggregating agent\'s table'),),
+)
+WORKER = Table(
+    tuple(key for key in _AGENT_KEYS if key not in (AGENT_AFTER, AGENT_AGGREGATE)),
+    exclusive=(("cmd", "argv"),),
+    misplaced=(
+        ("after", 'a worker template has no "after": each subtask lists its own in the subtasks file'),
+        ("aggregate", "a worker template cannot aggregate: aggregate in an [agents.NAME] table"),
+    ),
 )
 
 # The whole file.
 
 PLAN_RUN = Key("run", Record(RUN, same), "Settings of the run as a whole.")
+PLAN_INPUTS = Key(
+    "inputs",
+    inputs_table(),
+    "Named values for templates ({{ inputs.NAME }}); numbers and booleans become strings. "
+    "'agentsup start --set NAME=VALUE' overrides them.",
+)
+PLAN_POOLS = Key(
+    "pools",
+    CountTable("pool"),
+    "Named caps: NAME = how many agents with pool = NAME may run at once.",
+)
 PLAN_DEFAULTS = Key(
-    "defaults", Record(AGENT, same), "Agent keys inherited by every agent; an agent's own win."
+    "defaults",
+    Record(DEFAULTS, same),
+    "Agent keys inherited by every agent and worker template; their own win. Workers ignore after.",
 )
 PLAN_AGENTS = Key(
     "agents", NamedTables(AGENT, "agent"), "The agents, one table [agents.NAME] each.", required=True
 )
-PLAN = Table((PLAN_RUN, PLAN_DEFAULTS, PLAN_AGENTS), noun="table")
+PLAN_WORKERS = Key(
+    "workers",
+    NamedTables(WORKER, "worker template", at_least_one=False),
+    "Worker templates, one table [workers.TYPE] each: run once per subtask of that type a master writes, "
+    "or by handlers and on_failure = 'spawn:TYPE'.",
+)
+PLAN_ON = Key(
+    "on",
+    HANDLERS,
+    "Event handlers, one [[on]] table each: when 'event' happens (and every filter set matches), 'do' it.",
+)
+PLAN = Table(
+    (PLAN_RUN, PLAN_INPUTS, PLAN_POOLS, PLAN_DEFAULTS, PLAN_AGENTS, PLAN_WORKERS, PLAN_ON), noun="table"
+)
 
 ALL_TABLES: dict[str, Table] = {
     "": PLAN,
@@ -317,6 +538,10 @@ ALL_TABLES: dict[str, Table] = {
     "agents.NAME.after[i]": DEPENDENCY,
     "agents.NAME.backoff": BACKOFF,
     "agents.NAME.alerts[i]": ALERT,
+    "agents.NAME.aggregate": AGGREGATE,
+    "defaults": DEFAULTS,
+    "workers.TYPE": WORKER,
+    "on[i]": HANDLER,
 }
 """Every table of the plan by where it appears, for docs and drift tests."""
 

@@ -1,4 +1,5 @@
-"""Load ``plan.toml``: parse, normalise against the key table, check the dependency graph.
+"""Load ``plan.toml``: parse, normalise against the key table, check what refers to what (dependencies,
+pools, worker templates, template references).
 
 Every problem is collected and raised at once as a ``PlanError``, in file order; no input raises anything
 else.
@@ -9,16 +10,30 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from agentsup.plan import keys as k
 from agentsup.plan.graph import check_dependencies
 from agentsup.plan.locate import KeyPath, Locator, format_path
-from agentsup.plan.model import AgentSpec, Backoff, DoneRule, OnFailure, Plan, PlanError, Problem, RunSpec
-from agentsup.plan.types import Key, Report, Values, convert_table
+from agentsup.plan.model import (
+    AgentSpec,
+    Backoff,
+    Dependency,
+    DoneRule,
+    Handler,
+    OnFailure,
+    Plan,
+    PlanError,
+    Problem,
+    RunSpec,
+    When,
+)
+from agentsup.plan.references import HANDLER_SCOPE, WORKER_SCOPE, ReferenceChecker, agent_scope
+from agentsup.plan.types import Key, Report, Values, convert_table, did_you_mean, quote, unknown
 
 T = TypeVar("T")
 
@@ -27,8 +42,11 @@ _TOML_ERROR_AT_END = re.compile(r"^(?P<message>.*) \(at end of document\)$", re.
 _NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-def load_plan(path: Path) -> Plan:
-    """Reads and validates the plan at ``path``; raises PlanError listing every problem."""
+def load_plan(path: Path, overrides: Mapping[str, str] | None = None) -> Plan:
+    """Reads and validates the plan at ``path``; raises PlanError listing every problem.
+
+    ``overrides`` are ``--set NAME=VALUE`` values for declared ``[inputs]``.
+    """
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as e:
@@ -36,13 +54,14 @@ def load_plan(path: Path) -> Plan:
     except UnicodeDecodeError as e:
         message = f"not valid UTF-8 (byte {e.start})"
         raise PlanError((Problem(str(path), "", message),)) from e
-    return parse_plan(text, file=str(path), base_dir=path.absolute().parent)
+    return parse_plan(text, file=str(path), base_dir=path.absolute().parent, overrides=overrides)
 
 
-def parse_plan(text: str, *, file: str, base_dir: Path) -> Plan:
+def parse_plan(text: str, *, file: str, base_dir: Path, overrides: Mapping[str, str] | None = None) -> Plan:
     """Validates plan ``text``; ``file`` names it in messages, relative paths resolve against ``base_dir``.
 
-    ``Plan.path`` is ``base_dir`` joined with the name of ``file``.
+    ``Plan.path`` is ``base_dir`` joined with the name of ``file``. ``overrides`` replace the values of
+    declared inputs; one for an undeclared input is a problem at ``--set NAME``.
     """
     try:
         doc = tomllib.loads(text)
@@ -59,9 +78,10 @@ def parse_plan(text: str, *, file: str, base_dir: Path) -> Plan:
     locator = Locator(text)
     top = convert_table(doc, k.PLAN, (), report) or Values()
     plan = _build(top, file, _absolute(base_dir, "."), locator, report)
-    if found:
-        raise PlanError(_problems(found, file, locator))
-    return plan
+    inputs, set_problems = _overridden(plan.inputs, overrides or {}, file)
+    if found or set_problems:
+        raise PlanError(_problems(found, file, locator) + set_problems)
+    return replace(plan, inputs=inputs)
 
 
 def _toml_problem(error: str, text: str, file: str) -> Problem:
@@ -92,60 +112,205 @@ def _sanitised_name(stem: str) -> str:
     return name or "plan"
 
 
+def _overridden(
+    declared: Mapping[str, str], overrides: Mapping[str, str], file: str
+) -> tuple[Mapping[str, str], tuple[Problem, ...]]:
+    problems: list[Problem] = []
+    for name, value in overrides.items():
+        if name not in declared:
+            message = unknown("input", name, declared, "declare it in [inputs]")
+            problems.append(Problem(file, f"--set {name}", message))
+        elif "\0" in value:
+            problems.append(Problem(file, f"--set {name}", "contains a NUL character"))
+    return MappingProxyType({**declared, **overrides}), tuple(problems)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What building one agent or worker template needs from the rest of the plan."""
+
+    defaults: Values
+    workdir: Path
+    pools: Collection[str]
+    workers: Collection[str]
+    locator: Locator
+    report: Report
+
+
+@dataclass(frozen=True)
+class _Built:
+    spec: AgentSpec
+    dep_at: tuple[KeyPath, ...]  # where each of spec.after was written
+    templates: tuple[tuple[str, KeyPath], ...]  # every template of the spec, and where it was written
+    on_failure_at: KeyPath
+
+
 def _build(top: Values, file: str, base_dir: Path, locator: Locator, report: Report) -> Plan:
     run_values = top.get(k.PLAN_RUN) or Values()
     workdir = run_values.get(k.RUN_WORKDIR)
+    pools = top.get(k.PLAN_POOLS) or MappingProxyType({})
     run = RunSpec(
         name=run_values.get(k.RUN_NAME) or _sanitised_name(Path(file).stem),
         workdir=_absolute(base_dir, workdir) if workdir is not None else base_dir,
         max_parallel=run_values.get(k.RUN_MAX_PARALLEL),
         on_failure=run_values.get(k.RUN_ON_FAILURE) or OnFailure.HALT,
+        min_free_memory=run_values.get(k.RUN_MIN_FREE_MEMORY),
+        pools=pools,
     )
-    defaults = top.get(k.PLAN_DEFAULTS) or Values()
-    agents: dict[str, AgentSpec] = {}
-    after_at: dict[str, KeyPath] = {}
-    for name, own in (top.get(k.PLAN_AGENTS) or {}).items():
-        agents[name] = _agent(
-            name, own, defaults, run.workdir, report=report, line=locator.line(("agents", name))
-        )
-        after_at[name] = ("agents", name, "after") if own.has(k.AGENT_AFTER) else ("defaults", "after")
-    check_dependencies(agents, after_at, report)
+    inputs = top.get(k.PLAN_INPUTS) or MappingProxyType({})
+    worker_tables = top.get(k.PLAN_WORKERS) or {}
+    ctx = _Context(
+        defaults=top.get(k.PLAN_DEFAULTS) or Values(),
+        workdir=run.workdir,
+        pools=pools,
+        workers=worker_tables,
+        locator=locator,
+        report=report,
+    )
+    agents = {name: _spec("agents", name, own, ctx) for name, own in (top.get(k.PLAN_AGENTS) or {}).items()}
+    workers = {name: _spec("workers", name, own, ctx) for name, own in worker_tables.items()}
+    specs = {name: built.spec for name, built in agents.items()}
+    check_dependencies(specs, {name: built.dep_at for name, built in agents.items()}, report)
+    _check_recovery_loops(workers, report)
+    handlers = tuple(replace(h, line=locator.line(("on", h.index))) for h in top.get(k.PLAN_ON) or ())
+    _check_handlers(handlers, specs, worker_tables, report)
+
+    refs = ReferenceChecker(specs, inputs, report)
+    for name, built in agents.items():
+        scope = agent_scope(name, [d.agent for d in built.spec.after])
+        for template, at in built.templates:
+            refs.check(template, at, scope)
+    for built in workers.values():
+        for template, at in built.templates:
+            refs.check(template, at, WORKER_SCOPE)
+    for h in handlers:
+        for key, text in (("text", h.text), ("message", h.message)):
+            if text is not None:
+                refs.check(text, ("on", h.index, key), HANDLER_SCOPE)
     return Plan(
         path=base_dir / Path(file).name,
         run=run,
-        agents=MappingProxyType(agents),
+        agents=MappingProxyType(specs),
+        inputs=inputs,
+        workers=MappingProxyType({name: built.spec for name, built in workers.items()}),
+        handlers=handlers,
     )
 
 
-def _agent(
-    name: str, own: Values, defaults: Values, workdir: Path, *, report: Report, line: int | None
-) -> AgentSpec:
+def _spec(table: str, name: str, own: Values, ctx: _Context) -> _Built:
+    """One [agents.NAME] (``table`` "agents") or [workers.NAME] ("workers"), [defaults] applied."""
+    base: KeyPath = (table, name)
+    defaults, report = ctx.defaults, ctx.report
+
     def pick(key: Key[T]) -> T | None:
         return own.get(key) if own.has(key) else defaults.get(key)
 
-    command_from = next((v for v in (own, defaults) if v.has(k.AGENT_CMD) or v.has(k.AGENT_ARGV)), None)
+    def where(key: Key[Any]) -> KeyPath:
+        return (*base, key.name) if own.has(key) else ("defaults", key.name)
+
+    aggregate = own.get(k.AGENT_AGGREGATE)
+    command_from = own if own.has(k.AGENT_AGGREGATE) else _command_source(own, defaults)
     if command_from is None:
-        report(("agents", name), 'missing "cmd" or "argv": set exactly one of them')
+        one_of = '"cmd", "argv" or "aggregate"' if table == "agents" else '"cmd" or "argv"'
+        report(base, f"missing {one_of}: set exactly one of them")
         command_from = own
+    command_at: KeyPath = base if command_from is own else ("defaults",)
+    cmd, argv, prompt = command_from.get(k.AGENT_CMD), command_from.get(k.AGENT_ARGV), pick(k.AGENT_PROMPT)
+    templates = [(cmd, (*command_at, "cmd"))] if cmd is not None else []
+    templates += [(a, (*command_at, "argv", i)) for i, a in enumerate(argv or ())]
+    templates += [(prompt, where(k.AGENT_PROMPT))] if prompt is not None else []
+
+    after: list[Dependency] = []
+    dep_at: list[KeyPath] = []
+    if table == "agents":
+        written: tuple[Dependency, ...] = pick(k.AGENT_AFTER) or ()
+        after = list(written)
+        dep_at = [(*where(k.AGENT_AFTER), i) for i in range(len(after))]
+        for i, source in enumerate(aggregate.sources if aggregate is not None else ()):
+            if all(d.agent != source for d in after):
+                after.append(Dependency(source, When.FINISHED))
+                dep_at.append((*base, "aggregate", "from", i))
+
+    pool = pick(k.AGENT_POOL)
+    if pool is not None and pool not in ctx.pools:
+        report(where(k.AGENT_POOL), unknown("pool", pool, ctx.pools, "declare it in [pools]"))
+    on_failure = pick(k.AGENT_ON_FAILURE)
+    recovery = on_failure.template if isinstance(on_failure, k.Recovery) else None
+    if recovery is not None and recovery not in ctx.workers:
+        hint = f"declare it as [workers.{recovery}]"
+        report(where(k.AGENT_ON_FAILURE), unknown("worker template", recovery, ctx.workers, hint))
+    spawns = pick(k.AGENT_SPAWNS)
+    if spawns is not None and not ctx.workers:
+        report(where(k.AGENT_SPAWNS), "no [workers.TYPE] templates to run the subtasks with")
+
     cwd = pick(k.AGENT_CWD)
     exit_codes = pick(k.AGENT_SUCCESS_EXIT_CODES)
-    return AgentSpec(
+    spec = AgentSpec(
         name=name,
-        cmd=command_from.get(k.AGENT_CMD),
-        argv=command_from.get(k.AGENT_ARGV),
-        cwd=_absolute(workdir, cwd) if cwd is not None else None,
+        cmd=cmd,
+        argv=argv,
+        cwd=_absolute(ctx.workdir, cwd) if cwd is not None else None,
         env=_merged_env(own.get(k.AGENT_ENV), defaults.get(k.AGENT_ENV)),
-        after=pick(k.AGENT_AFTER) or (),
+        after=tuple(after),
         timeout=pick(k.AGENT_TIMEOUT),
         retries=pick(k.AGENT_RETRIES) or 0,
         backoff=pick(k.AGENT_BACKOFF) or Backoff(),
         success_exit_codes=frozenset(exit_codes) if exit_codes is not None else frozenset({0}),
-        on_failure=pick(k.AGENT_ON_FAILURE),
+        on_failure=on_failure if isinstance(on_failure, OnFailure) else None,
         alerts=pick(k.AGENT_ALERTS) or (),
         done=pick(k.AGENT_DONE) or DoneRule(),
-        line=line,
+        line=ctx.locator.line(base),
+        prompt=prompt,
+        preset=pick(k.AGENT_PRESET) or k.PRESETS[0],
+        pool=pool,
+        aggregate=aggregate,
+        spawns=spawns,
+        recovery=recovery,
+        idle_after=pick(k.AGENT_IDLE_AFTER),
+        max_rss=pick(k.AGENT_MAX_RSS),
+        max_cpu=pick(k.AGENT_MAX_CPU),
+        kill_over_rss=pick(k.AGENT_KILL_OVER_RSS),
+        worker=name if table == "workers" else None,
     )
+    return _Built(spec, tuple(dep_at), tuple(templates), where(k.AGENT_ON_FAILURE))
+
+
+def _command_source(own: Values, defaults: Values) -> Values | None:
+    """The table whose cmd or argv the agent runs: its own if it sets either, else [defaults]'."""
+    return next((v for v in (own, defaults) if v.has(k.AGENT_CMD) or v.has(k.AGENT_ARGV)), None)
 
 
 def _merged_env(own: Mapping[str, str] | None, inherited: Mapping[str, str] | None) -> Mapping[str, str]:
     return MappingProxyType({**(inherited or {}), **(own or {})})
+
+
+def _check_recovery_loops(workers: Mapping[str, _Built], report: Report) -> None:
+    """A template whose recovery leads back to itself would spawn recoveries without end."""
+    told: set[str] = set()
+    for name, built in workers.items():
+        chain = [name]
+        nxt = built.spec.recovery
+        while nxt is not None and nxt in workers and nxt not in chain:
+            chain.append(nxt)
+            nxt = workers[nxt].spec.recovery
+        if nxt == name and name not in told:
+            told.update(chain)
+            loop = " → ".join([*chain, name])
+            report(
+                built.on_failure_at, f"recovery loop: {loop} (each failure would spawn the next, endlessly)"
+            )
+
+
+def _check_handlers(
+    handlers: tuple[Handler, ...],
+    agents: Mapping[str, AgentSpec],
+    workers: Collection[str],
+    report: Report,
+) -> None:
+    for h in handlers:
+        if h.worker is not None and h.worker not in workers:
+            hint = f"declare it as [workers.{h.worker}]"
+            report(("on", h.index, "worker"), unknown("worker template", h.worker, workers, hint))
+        if h.target is not None and h.target not in agents:
+            message = f"unknown agent {quote(h.target)}{did_you_mean(h.target, agents)}"
+            report(("on", h.index, "target"), message)

@@ -47,6 +47,9 @@ def _frozen_map(m: Mapping[str, str] | None = None) -> Mapping[str, str]:
     return MappingProxyType(dict(m or {}))
 
 
+WORKERS_SUFFIX = ".workers"  # after = ["m.workers"]: master m and every worker it spawned
+
+
 @dataclass(frozen=True)
 class Dependency:
     """``after = ["a"]``, ``{agent = "a", when = "finished"}``, or ``"m.workers"`` (workers=True): then
@@ -114,7 +117,8 @@ class Aggregate:
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """One agent of the plan. Exactly one of ``cmd`` and ``argv`` is set."""
+    """One agent of the plan (or a [workers] template). Exactly one of ``cmd``, ``argv`` and ``aggregate``
+    is set; a template never has ``aggregate`` or ``after``."""
 
     name: str
     cmd: str | None = None  # run by ``sh -c``
@@ -210,6 +214,19 @@ class Plan:
     def failure_policy(self, agent: str) -> OnFailure:
         spec = self.agents[agent]
         return spec.on_failure if spec.on_failure is not None else self.run.on_failure
+
+    def worker_group(self, master: str) -> list[str]:
+        """``master`` and every agent it spawned, transitively: what ``after = ["master.workers"]`` awaits."""
+        children: dict[str, list[str]] = {}
+        for name, spec in self.agents.items():
+            if spec.parent is not None:
+                children.setdefault(spec.parent, []).append(name)
+        group, todo = [master], [master]
+        while todo:
+            kids = children.get(todo.pop(), [])
+            group.extend(kids)
+            todo.extend(kids)
+        return group
 
     def dependents(self, agent: str) -> tuple[str, ...]:
         return tuple(n for n, s in self.agents.items() if any(d.agent == agent for d in s.after))

@@ -10,14 +10,15 @@ import json
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast
 
+from agentsup.plan import templates
 from agentsup.plan.durations import DURATION_PATTERN, parse_duration
 from agentsup.plan.locate import KeyPath
+from agentsup.plan.sizes import SIZE_PATTERN, parse_size
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -26,10 +27,9 @@ Report = Callable[[KeyPath, str], None]
 """Records one problem at a key path."""
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_NAME = re.compile(NAME_PATTERN)
-_ENV_NAME = re.compile(ENV_NAME_PATTERN)
+NAME = re.compile(NAME_PATTERN)
 NAME_RULE = '1 to 64 letters, digits, "_" or "-", starting with a letter or digit'
+FILE_NAME_PATTERN = r"^(?!\.\.?$)[^/\\\x00]*[^/\\\x00\s][^/\\\x00]*$"
 
 
 _KINDS: tuple[tuple[type, str], ...] = (
@@ -63,6 +63,12 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """`` — did you mean "x"?`` when a candidate is close to ``word``, else empty."""
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" — did you mean {quote(close[0])}?" if close else ""
+
+
+def unknown(what: str, name: str, known: Iterable[str], declare: str) -> str:
+    """``unknown pool "gpu" — did you mean "gpus"?``, else ``unknown pool "gpu": declare it in [pools]``."""
+    hint = did_you_mean(name, known)
+    return f"unknown {what} {quote(name)}{hint or ': ' + declare}"
 
 
 def wrong_type(expected: str, raw: object) -> str:
@@ -103,6 +109,7 @@ class Table:
     keys: tuple[Key[Any], ...]
     exclusive: tuple[tuple[str, str], ...] = ()  # pairs of keys a table may not both set
     noun: str = "key"  # what an unknown entry is called in messages
+    misplaced: tuple[tuple[str, str], ...] = ()  # (key, why it is not allowed here): known elsewhere
 
     def key(self, name: str) -> Key[Any] | None:
         return next((k for k in self.keys if k.name == name), None)
@@ -156,7 +163,7 @@ class Name(ValueType[str]):
         if not isinstance(raw, str):
             report(at, wrong_type(self.expected, raw))
             return None
-        if not _NAME.fullmatch(raw):
+        if not NAME.fullmatch(raw):
             report(at, f"invalid name {quote(raw)}: use {NAME_RULE}")
             return None
         return raw
@@ -199,23 +206,27 @@ class Integer(ValueType[int]):
 
 
 class Number(ValueType[float]):
-    def __init__(self, minimum: float, maximum: float | None = None) -> None:
+    def __init__(self, minimum: float, maximum: float | None = None, *, above: bool = False) -> None:
+        """``above``: the minimum itself is excluded."""
         self.minimum = minimum
         self.maximum = maximum
+        self.above = above
         upper = f" and at most {maximum:g}" if maximum is not None else ""
-        self.expected = f"a number at least {minimum:g}{upper}"
+        self.expected = f"a number {'greater than' if above else 'at least'} {minimum:g}{upper}"
 
     def convert(self, raw: object, at: KeyPath, report: Report) -> float | None:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             report(at, wrong_type(self.expected, raw))
             return None
-        if not math.isfinite(raw) or raw < self.minimum or (self.maximum is not None and raw > self.maximum):
+        low = raw <= self.minimum if self.above else raw < self.minimum
+        if not math.isfinite(raw) or low or (self.maximum is not None and raw > self.maximum):
             report(at, f"expected {self.expected}, found {raw}")
             return None
         return float(raw)
 
     def schema(self) -> dict[str, object]:
-        out: dict[str, object] = {"type": "number", "minimum": self.minimum}
+        bound = "exclusiveMinimum" if self.above else "minimum"
+        out: dict[str, object] = {"type": "number", bound: self.minimum}
         if self.maximum is not None:
             out["maximum"] = self.maximum
         return out
@@ -245,6 +256,76 @@ class Duration(ValueType[float]):
         if self.positive:
             number = {"type": "number", "exclusiveMinimum": 0}
         return {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, number]}
+
+
+class Size(ValueType[int]):
+    """Bytes: an integer, or a string with a unit; never 0."""
+
+    expected = 'a size (a number of bytes or a string like "500MB", "2GiB", "512k")'
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> int | None:
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        try:
+            size = parse_size(raw)
+        except ValueError as e:
+            report(at, str(e))
+            return None
+        if size <= 0:
+            report(at, f"must be greater than 0, found {quote(raw) if isinstance(raw, str) else raw}")
+            return None
+        return size
+
+    def schema(self) -> dict[str, object]:
+        return {"anyOf": [{"type": "string", "pattern": SIZE_PATTERN}, {"type": "integer", "minimum": 1}]}
+
+
+class Boolean(ValueType[bool]):
+    expected = "true or false"
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> bool | None:
+        if not isinstance(raw, bool):
+            report(at, wrong_type(self.expected, raw))
+            return None
+        return raw
+
+    def schema(self) -> dict[str, object]:
+        return {"type": "boolean"}
+
+
+class Template(Text):
+    """A string with ``{{ path }}`` placeholders; only its syntax is checked here, its references by
+    ``references.check_references``, which knows where the template appears."""
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> str | None:
+        text = super().convert(raw, at, report)
+        if text is None:
+            return None
+        try:
+            templates.parse(text)
+        except templates.TemplateError as e:
+            report(at, f"invalid template: {e} (at position {e.position})")
+            return None
+        return text
+
+
+class FileName(ValueType[str]):
+    """A plain file name: no directory part, so it stays inside the directory it is looked up in."""
+
+    expected = 'a file name, e.g. "subtasks.json"'
+
+    def convert(self, raw: object, at: KeyPath, report: Report) -> str | None:
+        text = Text(nonempty=True).convert(raw, at, report)
+        if text is None:
+            return None
+        if "/" in text or "\\" in text or text in (".", ".."):
+            report(at, f"expected a plain file name (no directory), found {quote(text)}")
+            return None
+        return text
+
+    def schema(self) -> dict[str, object]:
+        return {"type": "string", "pattern": FILE_NAME_PATTERN}
 
 
 class Choice(ValueType[E]):
@@ -292,11 +373,20 @@ def compile_regex(source: str, at: KeyPath, report: Report) -> re.Pattern[str] |
 
 
 class ArrayOf(ValueType[tuple[T, ...]]):
-    """An array whose every item is checked; the array is None if any item is invalid."""
+    """An array whose every item is checked; the array is None if any item is invalid, unless ``partial``:
+    then it holds the valid items (for checks that need the whole plan to run on them still)."""
 
-    def __init__(self, item: ValueType[T], *, nonempty: bool = False, expected: str | None = None) -> None:
+    def __init__(
+        self,
+        item: ValueType[T],
+        *,
+        nonempty: bool = False,
+        expected: str | None = None,
+        partial: bool = False,
+    ) -> None:
         self.item = item
         self.nonempty = nonempty
+        self.partial = partial
         self.expected = expected or f"a{' non-empty' if nonempty else 'n'} array of {_plural(item.expected)}"
 
     def convert(self, raw: object, at: KeyPath, report: Report) -> tuple[T, ...] | None:
@@ -308,7 +398,7 @@ class ArrayOf(ValueType[tuple[T, ...]]):
             return None
         items = [self.item.convert(v, (*at, i), report) for i, v in enumerate(raw)]
         valid = [v for v in items if v is not None]
-        return tuple(valid) if len(valid) == len(items) else None
+        return tuple(valid) if self.partial or len(valid) == len(items) else None
 
     def schema(self) -> dict[str, object]:
         out: dict[str, object] = {"type": "array", "items": self.item.schema()}
@@ -323,51 +413,6 @@ def _plural(expected: str) -> str:
             noun = expected.removeprefix(article)
             return noun.replace("string", "strings", 1).replace("integer", "integers", 1)
     return expected
-
-
-class EnvTable(ValueType[Mapping[str, str]]):
-    expected = "a table of environment variables"
-
-    def convert(self, raw: object, at: KeyPath, report: Report) -> Mapping[str, str] | None:
-        if not isinstance(raw, dict):
-            report(at, wrong_type(self.expected, raw))
-            return None
-        env: dict[str, str] = {}
-        ok = True
-        for name, value in raw.items():
-            text = _env_value(value)
-            if not _ENV_NAME.fullmatch(name):
-                report(
-                    (*at, name),
-                    f"invalid environment variable name {quote(name)}: use letters, digits "
-                    'and "_", not starting with a digit',
-                )
-                ok = False
-            elif text is None:
-                report((*at, name), wrong_type("a string, number or boolean", value))
-                ok = False
-            elif "\0" in text:
-                report((*at, name), "contains a NUL character")
-                ok = False
-            else:
-                env[name] = text
-        return MappingProxyType(env) if ok else None
-
-    def schema(self) -> dict[str, object]:
-        return {
-            "type": "object",
-            "propertyNames": {"pattern": ENV_NAME_PATTERN},
-            "additionalProperties": {"type": ["string", "number", "boolean"]},
-        }
-
-
-def _env_value(value: object) -> str | None:
-    """The string an environment variable gets for a TOML scalar, as TOML itself would write it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    return None
 
 
 class Record(ValueType[T]):
@@ -395,6 +440,10 @@ def convert_table(raw: object, table: Table, at: KeyPath, report: Report) -> Val
     names = [k.name for k in table.keys]
     for name, value in raw.items():
         key = table.key(name)
+        why = next((why for other, why in table.misplaced if other == name), None)
+        if key is None and why is not None:
+            report((*at, name), why)
+            continue
         if key is None:
             noun = table.noun if isinstance(value, dict) else "key"
             report((*at, name), f"unknown {noun} {quote(name)}{did_you_mean(name, names)}")
@@ -421,39 +470,6 @@ def table_schema(table: Table) -> dict[str, object]:
     if table.exclusive:
         out["allOf"] = [{"not": {"required": list(pair)}} for pair in table.exclusive]
     return out
-
-
-class NamedTables(ValueType[Mapping[str, Values]]):
-    """A table of named sub-tables (``[agents.NAME]``), in file order; at least one."""
-
-    def __init__(self, table: Table, what: str) -> None:
-        self.table = table
-        self.what = what
-        self.expected = f"a table of {what}s"
-
-    def convert(self, raw: object, at: KeyPath, report: Report) -> Mapping[str, Values] | None:
-        if not isinstance(raw, dict):
-            report(at, wrong_type(self.expected, raw))
-            return None
-        if not raw:
-            report(at, f"at least one {self.what} is required, e.g. [{'.'.join(map(str, at))}.NAME]")
-            return None
-        out: dict[str, Values] = {}
-        for name, value in raw.items():
-            if not _NAME.fullmatch(name):
-                report((*at, name), f"invalid {self.what} name {quote(name)}: use {NAME_RULE}")
-            values = convert_table(value, self.table, (*at, name), report)
-            if values is not None:
-                out[name] = values
-        return out
-
-    def schema(self) -> dict[str, object]:
-        return {
-            "type": "object",
-            "minProperties": 1,
-            "patternProperties": {NAME_PATTERN: table_schema(self.table)},
-            "additionalProperties": False,
-        }
 
 
 def same(values: Values, at: KeyPath, report: Report) -> Values:

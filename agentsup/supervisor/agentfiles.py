@@ -1,36 +1,82 @@
-"""An agent's files before it starts: output directory, upstream inputs, context and environment."""
+"""An agent's files before it starts: output directory, upstream inputs, context, rendered command.
+
+The context (``AGENTSUP_CONTEXT``) and the template values (``{{ agents.X.output }}``…) come from one
+scope built here, so what an agent reads from its context file is what its command line was given.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentsup.plan.model import AgentSpec
+from agentsup.plan.templates import Quoting, TemplateError, render, render_argv
 from agentsup.supervisor.events import JSON
-from agentsup.supervisor.rundir import RunDir
+from agentsup.supervisor.output import strip_ansi
+from agentsup.supervisor.rundir import RunDir, agent_fs_name
+
+TAIL_BYTES = 64 * 1024
+TAIL_LINES = 50
+META_MAX = 1 << 20
 
 
 @dataclass(frozen=True)
 class UpstreamFacts:
-    """What a dependent learns about one upstream (the chain's context enrichment)."""
+    """What the engine knows of one upstream; the rest is read from its files."""
 
     name: str
     state: str
     exit_code: int | None
     duration: float | None
     out_dir: Path
+    log: Path | None  # its last attempt's output log
 
-    def to_json(self) -> dict[str, JSON]:
-        files = sorted(str(p.relative_to(self.out_dir)) for p in self.out_dir.rglob("*") if p.is_file())
-        return {
-            "name": self.name,
-            "state": self.state,
-            "exit_code": self.exit_code,
-            "duration": self.duration,
-            "out_dir": str(self.out_dir),
-            "files": list[JSON](files),
-        }
+
+def _json_object(path: Path) -> dict[str, JSON] | None:
+    try:
+        if path.stat().st_size > META_MAX:
+            return None
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def output_tail(log: Path | None, lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` lines of an output log, ANSI escapes removed."""
+    if log is None:
+        return ""
+    try:
+        with log.open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - TAIL_BYTES))
+            data = f.read()
+    except OSError:
+        return ""
+    text = strip_ansi(data).decode("utf-8", "replace").replace("\r\n", "\n")
+    return "\n".join(text.rstrip("\n").split("\n")[-lines:])
+
+
+def upstream_json(up: UpstreamFacts) -> dict[str, JSON]:
+    """The chain's context enrichment for one upstream. Blocking file I/O."""
+    files: list[JSON] = []
+    if up.out_dir.is_dir():
+        files = [str(p.relative_to(up.out_dir)) for p in sorted(up.out_dir.rglob("*")) if p.is_file()]
+    return {
+        "name": up.name,
+        "state": up.state,
+        "exit_code": up.exit_code,
+        "duration": up.duration,
+        "out": str(up.out_dir),
+        "out_dir": str(up.out_dir),
+        "files": files,
+        "output": output_tail(up.log),
+        "meta": _json_object(up.out_dir / "meta.json"),
+        "result": _json_object(up.out_dir / "result.json"),
+    }
 
 
 def agent_environment(run: RunDir, agent: str, attempt: int) -> dict[str, str]:
@@ -46,30 +92,85 @@ def agent_environment(run: RunDir, agent: str, attempt: int) -> dict[str, str]:
     }
 
 
-def prepare_agent_files(
-    run: RunDir, agent: str, attempt: int, upstreams: list[UpstreamFacts], extra: Mapping[str, JSON]
-) -> None:
-    """Create the agent's directories, link its upstreams' outputs into ``in/`` and write ``context.json``.
+def lookup_in(scope: Mapping[str, JSON]) -> _Lookup:
+    return _Lookup(scope)
+
+
+class _Lookup:
+    """Resolves a template path in the scope; KeyError names what is missing."""
+
+    def __init__(self, scope: Mapping[str, JSON]) -> None:
+        self.scope = scope
+
+    def __call__(self, path: tuple[str, ...]) -> str:
+        node: JSON = dict(self.scope)
+        if path[0] == "agents":  # context.json calls them upstreams
+            node = {"agents": self.scope.get("upstreams")}
+        for i, key in enumerate(path):
+            if not isinstance(node, dict) or key not in node:
+                raise KeyError(".".join(path[: i + 1]))
+            node = node[key]
+        if node is None:
+            return ""
+        return node if isinstance(node, str) else json.dumps(node)
+
+
+def render_spec(spec: AgentSpec, scope: Mapping[str, JSON]) -> AgentSpec:
+    """``spec`` with its templates filled in: values shell-quoted in ``cmd``, one element each in ``argv``."""
+    lookup = lookup_in(scope)
+    return dataclasses.replace(
+        spec,
+        cmd=None if spec.cmd is None else render(spec.cmd, lookup, Quoting.SHELL),
+        argv=None if spec.argv is None else render_argv(spec.argv, lookup),
+        prompt=None if spec.prompt is None else render(spec.prompt, lookup, Quoting.NONE),
+    )
+
+
+def prepare_agent(
+    run: RunDir,
+    spec: AgentSpec,
+    attempt: int,
+    upstreams: list[UpstreamFacts],
+    extra: Mapping[str, JSON],
+) -> AgentSpec:
+    """Create the agent's directories, link its upstreams' outputs into ``in/``, write ``context.json``,
+    and return ``spec`` rendered against the same scope.
 
     Blocking file I/O: call it off the event loop. Idempotent, so a retried attempt rewrites the context.
+    Raises TemplateError when a template names a value the scope does not have.
     """
+    agent = spec.name
     run.attempt_dir(agent, attempt).mkdir(parents=True, exist_ok=True)
     run.out_dir(agent).mkdir(parents=True, exist_ok=True)
     in_dir = run.in_dir(agent)
     in_dir.mkdir(exist_ok=True)
     for up in upstreams:
-        link = in_dir / up.name
+        link = in_dir / agent_fs_name(up.name)
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(up.out_dir, target_is_directory=True)
-    context: dict[str, JSON] = {
-        "run": run.run_id,
+    scope: dict[str, JSON] = {
         "agent": agent,
         "attempt": attempt,
-        "upstreams": {up.name: up.to_json() for up in upstreams},
+        "upstreams": {up.name: upstream_json(up) for up in upstreams},
         **extra,
     }
     path = run.context_file(agent)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(context, indent=2) + "\n")
+    tmp.write_text(json.dumps(scope, indent=2) + "\n")
     tmp.replace(path)
+    rendered = render_spec(spec, scope)
+    if rendered.prompt is not None:
+        (run.agent_dir(agent) / "prompt.txt").write_text(rendered.prompt)
+    return rendered
+
+
+__all__ = [
+    "TemplateError",
+    "UpstreamFacts",
+    "agent_environment",
+    "output_tail",
+    "prepare_agent",
+    "render_spec",
+    "upstream_json",
+]

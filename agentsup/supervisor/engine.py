@@ -9,6 +9,7 @@ only through thread pools, never on the loop itself.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -17,22 +18,33 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from agentsup.agents import preset_for
-from agentsup.plan import DoneKind, Plan
+from agentsup.plan.model import ActionKind, AgentSpec, DoneKind, Handler, Plan
+from agentsup.plan.templates import Quoting, TemplateError, render
 from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane, read_exit_file
 from agentsup.supervisor import messages as m
-from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, prepare_agent_files
+from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, lookup_in, prepare_agent
 from agentsup.supervisor.commands import CommandError, execute
+from agentsup.supervisor.dynamic import (
+    event_scope,
+    scope_from_added,
+    spawn_event,
+    spec_from_added,
+    subtask_events,
+)
 from agentsup.supervisor.events import JSON, Event, EventKind
 from agentsup.supervisor.fswatch import FileWatch
+from agentsup.supervisor.handlers import matches, trigger_of
 from agentsup.supervisor.output import OutputTail
 from agentsup.supervisor.rundir import RunDir, RunMeta
 from agentsup.supervisor.runstate import RunState
 from agentsup.supervisor.scheduler import Decision, Hold, RunOutcome, Skip, Start, retry_at, schedule
 from agentsup.supervisor.states import ACTIVE, TERMINAL, AgentState, Source, check_transition
 from agentsup.supervisor.store import EventStore
+from agentsup.supervisor.subtasks import SubtaskError, load_subtasks
 
 log = logging.getLogger("agentsup.engine")
 T = TypeVar("T")
@@ -100,8 +112,43 @@ class Engine:
         self._subscribers: set[asyncio.Queue[Event | None]] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._watch = FileWatch(run.panes_dir, self._on_file)
+        self.base_plan = plan
+        self._scopes: dict[str, dict[str, JSON]] = {}  # a dynamic agent's task / event
+        self._fired: set[tuple[int, int]] = set()  # (handler index, trigger seq)
+        self._unhandled: list[Event] = []  # logged, not yet offered to the handlers
+        self._throttle: tuple[int, float | None] | None = None  # (cap, until)
+        for ev in store.read(kinds=[EventKind.AGENT_ADDED, EventKind.HANDLER_FIRED, EventKind.THROTTLE]):
+            self._learn(ev)
 
     # ---- plumbing -------------------------------------------------------------------------------
+
+    def _learn(self, ev: Event) -> None:
+        """What the engine keeps beside the fold: dynamic specs, fired handlers, the throttle."""
+        d = ev.data
+        if ev.kind is EventKind.AGENT_ADDED:
+            spec = spec_from_added(self.base_plan, d)
+            self.plan = dataclasses.replace(
+                self.plan, agents=MappingProxyType({**self.plan.agents, spec.name: spec})
+            )
+            self._scopes[spec.name] = scope_from_added(d)
+        elif ev.kind is EventKind.HANDLER_FIRED:
+            handler, trigger = d.get("handler"), d.get("trigger")
+            if isinstance(handler, int) and isinstance(trigger, int):
+                self._fired.add((handler, trigger))
+        elif ev.kind is EventKind.THROTTLE:
+            cap, until = d.get("max_parallel"), d.get("until")
+            if isinstance(cap, int):
+                self._throttle = (cap, float(until) if isinstance(until, int | float) else None)
+
+    def _cap(self) -> tuple[int | None, float | None]:
+        """The throttle's cap while it lasts, and when it ends."""
+        if self._throttle is None:
+            return None, None
+        cap, until = self._throttle
+        if until is not None and until <= self.clock():
+            self._throttle = None
+            return None, None
+        return cap, until
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -139,6 +186,8 @@ class Engine:
         events = await self.loop.run_in_executor(self._db, self.store.append_many, items)
         for ev in events:
             self.state.apply(ev)
+            self._learn(ev)
+            self._unhandled.append(ev)
             for q in list(self._subscribers):
                 if q.qsize() > 50_000:  # a client that stopped reading is dropped, not buffered forever
                     self._subscribers.discard(q)
@@ -193,13 +242,16 @@ class Engine:
 
     async def _main(self) -> None:
         while True:
-            decision = schedule(self.plan, self.state, self.clock(), paused=self.paused)
+            await self._offer_to_handlers()
+            cap, until = self._cap()
+            decision = schedule(self.plan, self.state, self.clock(), paused=self.paused, cap=cap)
             if await self._apply(decision):
                 continue  # actions changed state: decide again before waiting
-            if decision.outcome is not None and not self._pending_exit:
+            if decision.outcome is not None and not self._pending_exit and not self._unhandled:
                 await self._finish(decision.outcome)
                 return
-            timeout = None if decision.wake_at is None else max(0.0, decision.wake_at - self.clock())
+            wake = min((t for t in (decision.wake_at, until) if t is not None), default=None)
+            timeout = None if wake is None else max(0.0, wake - self.clock())
             try:
                 msg = await asyncio.wait_for(self._queue.get(), timeout)
             except TimeoutError:
@@ -207,6 +259,60 @@ class Engine:
             await self._handle(msg)
             while not self._queue.empty():  # drain a burst before scheduling again
                 await self._handle(self._queue.get_nowait())
+
+    async def _offer_to_handlers(self) -> None:
+        """Fire every handler that matches a logged event, at most once per (handler, event)."""
+        while self._unhandled:
+            ev = self._unhandled.pop(0)
+            trigger = trigger_of(ev)
+            if trigger is None:
+                continue
+            for handler in self.plan.handlers:
+                if (handler.index, ev.seq) in self._fired or not matches(handler, trigger):
+                    continue
+                await self._fire(handler, ev)
+
+    async def _fire(self, handler: Handler, ev: Event) -> None:
+        """Do what ``handler`` says; its firing is logged with (or before) the action's own events."""
+        fired: EventSpec = (
+            EventKind.HANDLER_FIRED,
+            ev.agent,
+            Source.ENGINE.value,
+            {"handler": handler.index, "trigger": ev.seq, "do": handler.do.value},
+        )
+        scope: dict[str, JSON] = {
+            "event": event_scope(ev),
+            "run": {"id": self.run.run_id, "name": self.plan.run.name},
+            "inputs": dict(self.plan.inputs),
+        }
+        try:
+            text = None if handler.text is None else render(handler.text, lookup_in(scope), Quoting.NONE)
+            message = (
+                None if handler.message is None else render(handler.message, lookup_in(scope), Quoting.NONE)
+            )
+        except TemplateError as exc:
+            fired[3]["error"] = f"template: {exc}"
+            await self.record([fired])
+            return
+        do, target = handler.do, handler.target or ev.agent
+        if do is ActionKind.SPAWN and handler.worker is not None:
+            await self.record([fired, spawn_event(f"{handler.worker}-{ev.seq}", handler.worker, ev)])
+        elif do is ActionKind.NOTIFY:
+            note: dict[str, JSON] = {"message": message, "handler": handler.index}
+            await self.record([fired, (EventKind.NOTIFY, ev.agent, Source.ENGINE.value, note)])
+        elif do is ActionKind.THROTTLE and handler.max_parallel is not None:
+            until = None if handler.duration is None else self.clock() + handler.duration
+            throttle: dict[str, JSON] = {"max_parallel": handler.max_parallel, "until": until}
+            await self.record([fired, (EventKind.THROTTLE, None, Source.ENGINE.value, throttle)])
+        else:
+            await self.record([fired])
+            request: dict[str, JSON] = {"cmd": do.value, "agent": target}
+            if text is not None:
+                request["text"] = text
+            try:
+                await execute(self, request)
+            except CommandError as exc:
+                log.warning("handler on[%d] (%s %s): %s", handler.index, do.value, target, exc)
 
     async def _apply(self, decision: Decision) -> bool:
         specs: list[EventSpec] = []
@@ -255,30 +361,40 @@ class Engine:
         )
         run = self.run
         env = {**self.environ, **agent_environment(run, agent, attempt)}
-        launch = preset_for(spec).launch(spec, env)
-        ls = LaunchSpec(
-            run=run.run_id,
-            agent=agent,
-            attempt=attempt,
-            argv=launch.argv,
-            cwd=spec.cwd or self.plan.run.workdir,
-            env=launch.env,
-            script=run.script(agent, attempt),
-            exit_file=run.exit_file(agent, attempt),
-            output_log=run.output_log(agent, attempt),
-        )
-        upstreams = [self._upstream_facts(d.agent) for d in spec.after]
-        tail = OutputTail(ls.output_log, spec.alerts, spec.done.pattern)
-        self._tails[agent] = tail
-        self._paths[str(ls.exit_file)] = (agent, attempt, "exit")
-        self._paths[str(ls.output_log)] = (agent, attempt, "out")
+        upstreams = [self._upstream_facts(name) for name in self._upstream_names(spec)]
+        extra: dict[str, JSON] = {
+            "run": {"id": run.run_id, "name": self.plan.run.name},
+            "inputs": dict(self.plan.inputs),
+            **self._scopes.get(agent, {}),
+        }
+        output_log = run.output_log(agent, attempt)
+        self._tails[agent] = OutputTail(output_log, spec.alerts, spec.done.pattern)
+        self._paths[str(run.exit_file(agent, attempt))] = (agent, attempt, "exit")
+        self._paths[str(output_log)] = (agent, attempt, "out")
         self._paths[str(run.done_file(agent, attempt))] = (agent, attempt, "done")
         session = self.meta.session
+        workdir = self.plan.run.workdir
 
         def spawn() -> m.Message:
             try:
-                prepare_agent_files(run, agent, attempt, upstreams, {})
+                rendered = prepare_agent(run, spec, attempt, upstreams, extra)
+                if rendered.prompt is not None:
+                    env["AGENTSUP_PROMPT"] = rendered.prompt
+                launch = preset_for(rendered).launch(rendered, env)
+                ls = LaunchSpec(
+                    run=run.run_id,
+                    agent=agent,
+                    attempt=attempt,
+                    argv=launch.argv,
+                    cwd=spec.cwd or workdir,
+                    env=launch.env,
+                    script=run.script(agent, attempt),
+                    exit_file=run.exit_file(agent, attempt),
+                    output_log=output_log,
+                )
                 return m.Spawned(agent, attempt, self.backend.spawn(session, ls))
+            except TemplateError as exc:
+                return m.SpawnFailed(agent, attempt, f"template: {exc}")
             except (BackendError, OSError) as exc:
                 return m.SpawnFailed(agent, attempt, str(exc))
 
@@ -289,7 +405,22 @@ class Engine:
         duration = (
             rec.ended_at - rec.started_at if rec.ended_at is not None and rec.started_at is not None else None
         )
-        return UpstreamFacts(name, rec.state.value, rec.exit_code, duration, self.run.out_dir(name))
+        log = self.run.output_log(name, rec.attempts) if rec.attempts else None
+        return UpstreamFacts(name, rec.state.value, rec.exit_code, duration, self.run.out_dir(name), log)
+
+    def _upstream_names(self, spec: AgentSpec) -> list[str]:
+        """Its ``after`` agents, with a master's whole worker group for ``m.workers``."""
+        names: list[str] = []
+        for dep in spec.after:
+            group = [dep.agent]
+            if dep.workers:
+                todo = [dep.agent]
+                while todo:
+                    kids = [n for n, s in self.plan.agents.items() if s.parent == todo.pop()]
+                    group += kids
+                    todo += kids
+            names += [n for n in group if n not in names and n in self.state.agents]
+        return names
 
     # ---- messages -------------------------------------------------------------------------------
 
@@ -318,7 +449,7 @@ class Engine:
             spec = self.plan.agents[msg.agent]
             if rec.state in ACTIVE - {S.STARTING} and spec.done.kind is DoneKind.FILE:
                 self._disarm(msg.agent)
-                await self.transition(msg.agent, S.SUCCEEDED, Source.DONE_FILE, reason="done file written")
+                await self._succeed(msg.agent, Source.DONE_FILE, reason="done file written")
         elif isinstance(msg, m.OutputGrew):
             self._read_output(msg.agent, msg.attempt, final=False)
         elif isinstance(msg, m.OutputRead):
@@ -434,11 +565,27 @@ class Engine:
             why = msg.problem or (f"killed by signal {sig}" if sig else f"exited with code {code}")
             await self._fail(agent, source, why, code=code, sig=sig, before=[exit_ev])
         elif spec.done.kind is DoneKind.EXIT:
-            await self.transition(agent, S.SUCCEEDED, source, before=[exit_ev], exit_code=code)
+            await self._succeed(agent, source, before=[exit_ev], exit_code=code)
         else:
             what = "writing its done file" if spec.done.kind is DoneKind.FILE else f"printing {spec.done}"
             why = f"exited with code {code} before {what}"
             await self._fail(agent, source, why, code=code, sig=sig, before=[exit_ev])
+
+    async def _succeed(
+        self, agent: str, source: Source, before: Iterable[EventSpec] = (), **data: JSON
+    ) -> None:
+        """Record success; a master's subtasks file is read and its workers added in the same transaction."""
+        spec = self.plan.agents[agent]
+        added: list[EventSpec] = []
+        if spec.spawns is not None:
+            path = self.run.out_dir(agent) / spec.spawns
+            try:
+                subtasks = await self.in_io(partial(load_subtasks, path, list(self.plan.workers)))
+            except SubtaskError as exc:
+                await self._fail(agent, Source.ENGINE, f"its subtasks file is invalid: {exc}", before=before)
+                return
+            added = subtask_events(agent, subtasks)
+        await self.record([*before, self._state_event(agent, S.SUCCEEDED, source, **data), *added])
 
     async def _fail(
         self,
@@ -514,8 +661,8 @@ class Engine:
         rec = self.state.agents[agent]
         if res.done_line is not None and rec.state in ACTIVE - {S.STARTING}:
             self._disarm(agent)
-            specs.append(self._state_event(agent, S.SUCCEEDED, Source.PATTERN, reason=res.done_line[:200]))
-        if specs:
+            await self._succeed(agent, Source.PATTERN, before=specs, reason=res.done_line[:200])
+        elif specs:
             await self.record(specs)
         pending = self._pending_exit.get(agent)
         if agent in self._dirty or (pending is not None and not msg.final):

@@ -23,6 +23,11 @@ class EventKind(StrEnum):
     AGENT_EXIT = "agent.exit"  # data: attempt, code, signal, started_at, ended_at
     ALERT = "alert"  # data: attempt, severity, rule, line
     COMMAND = "command"  # a user command accepted; data: command, [text]
+    AGENT_ADDED = "agent.added"  # a dynamic agent; data: name, worker, parent, after, task | event
+    EXTERNAL = "external"  # agentsup emit or a file in inbox/; data: name, data
+    HANDLER_FIRED = "handler.fired"  # data: handler (its [[on]] index), trigger (the event's seq), do
+    NOTIFY = "notify"  # a notify handler's message; data: message, handler
+    THROTTLE = "throttle"  # data: max_parallel, until (null: for the rest of the run)
 
 
 def _frozen(data: Mapping[str, JSON] | None = None) -> Mapping[str, JSON]:

@@ -186,7 +186,20 @@ class RunState:
                 self._apply_spawned(event)
             case EventKind.AGENT_EXIT:
                 self._apply_exit(event)
-            case EventKind.ALERT | EventKind.COMMAND:
+            case EventKind.AGENT_ADDED:
+                name = event.data.get("name")
+                if isinstance(name, str):
+                    self._record(name)
+                else:
+                    self._anomaly(event, "agent.added without a name")
+            case (
+                EventKind.ALERT
+                | EventKind.COMMAND
+                | EventKind.EXTERNAL
+                | EventKind.HANDLER_FIRED
+                | EventKind.NOTIFY
+                | EventKind.THROTTLE
+            ):
                 pass
 
     def _apply_run(self, event: Event) -> None:

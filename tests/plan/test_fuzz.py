@@ -21,6 +21,8 @@ KNOWN_WORDS = sorted(
     {key.name for _, key in all_keys()}
     | {"a", "b", "build", "review", "exit", "file", "pattern:x", "pattern:(", "30s", "1h30m", "-1s", "10x"}
     | {"succeeded", "finished", "failed", "started", "halt", "continue", "info", "warning", "critical"}
+    | {"a.workers", "spawn:w", "spawn:", "vote", "weighted", "fusion", "shell", "2GiB", "500MB", "10XB"}
+    | {"agent.failed", "alert", "external", "spawn", "send", "notify", "throttle", "stop", "{{ inputs.x }}"}
 )
 
 FRAGMENTS = [
@@ -29,6 +31,13 @@ FRAGMENTS = [
     "[run]\n",
     "[defaults]\n",
     "[[agents.a.alerts]]\n",
+    "[[on]]\n",
+    "[workers.w]\n",
+    "[inputs]\n",
+    "[pools]\n",
+    "{{",
+    "}}",
+    "{{ agents.a.output }}",
     "\n",
     " = ",
     "=",
@@ -79,17 +88,24 @@ values = st.recursive(
 )
 agent_tables = st.dictionaries(st.sampled_from(KNOWN_WORDS) | keys, values, max_size=6)
 documents = st.dictionaries(
-    st.sampled_from(["run", "defaults", "agents", "agent", "x"]),
+    st.sampled_from(["run", "defaults", "agents", "agent", "x", "inputs", "pools", "workers", "on"]),
     st.dictionaries(st.sampled_from(["a", "b", "build", "review", "c d"]) | keys, agent_tables, max_size=4)
     | values,
     max_size=4,
 )
 
-NAMES = ["a", "b", "build", "review", "c d"]
+NAMES = ["a", "b", "build", "review", "c d", "a.workers", "b.workers"]
 names = st.sampled_from(NAMES)
+sizes = st.sampled_from(["2GiB", "500MB", "512k", "0", "10XB", "", "1.5g"]) | st.integers(-1, 10**10)
+templates = st.lists(
+    st.sampled_from(
+        ["x ", "{{ ", " }}", "agents.", "a", "b", ".output", "inputs.x", "task.id", "event.", "{{}}"]
+    ),
+    max_size=6,
+).map("".join)
 durations = st.sampled_from(["30s", "1h30m", "500ms", "0s", "10x", "", "1d"]) | st.integers(-1, 10**6)
 plan_values: dict[str, st.SearchStrategy[object]] = {
-    "cmd": st.sampled_from(["true", "", "echo \0"]),
+    "cmd": st.sampled_from(["true", "", "echo \0"]) | templates,
     "argv": st.lists(st.sampled_from(["echo", "x", ""]), max_size=3),
     "cwd": st.sampled_from(["sub", "/abs", "..", ""]),
     "env": st.dictionaries(st.sampled_from(["A", "B_1", "1X", ""]), scalars, max_size=3),
@@ -110,7 +126,7 @@ plan_values: dict[str, st.SearchStrategy[object]] = {
         },
     ),
     "success_exit_codes": st.lists(st.integers(-1, 256), max_size=3),
-    "on_failure": st.sampled_from(["halt", "continue", "stop"]),
+    "on_failure": st.sampled_from(["halt", "continue", "stop", "spawn:w", "spawn:v", "spawn:"]),
     "alerts": st.lists(
         st.fixed_dictionaries(
             {"match": st.sampled_from(["ERR", "(", "", "a+"])},
@@ -119,7 +135,44 @@ plan_values: dict[str, st.SearchStrategy[object]] = {
         max_size=2,
     ),
     "done": st.sampled_from(["exit", "file", "pattern:ok", "pattern:(", "pattern:", "never"]),
+    "prompt": templates,
+    "preset": st.sampled_from(["shell", "claude", ""]),
+    "pool": st.sampled_from(["p", "q", "a b"]),
+    "aggregate": st.fixed_dictionaries(
+        {},
+        optional={
+            "from": st.lists(names, max_size=3),
+            "strategy": st.sampled_from(["vote", "weighted", "fusion", "mean"]),
+            "field": st.sampled_from(["verdict", ""]),
+            "confidence": st.sampled_from(["c", ""]),
+            "require_all": st.booleans() | st.integers(0, 1),
+        },
+    ),
+    "spawns": st.sampled_from(["t.json", "a/b", "..", ""]),
+    "idle_after": durations,
+    "max_rss": sizes,
+    "max_cpu": st.floats(-1, 400) | st.integers(-1, 400),
+    "kill_over_rss": sizes,
 }
+
+
+handlers = st.fixed_dictionaries(
+    {},
+    optional={
+        "event": st.sampled_from(["agent.failed", "alert", "external", "resource", "nope"]),
+        "do": st.sampled_from(["spawn", "restart", "kill", "send", "notify", "throttle", "stop", "nope"]),
+        "agent": st.sampled_from(["a*", ""]),
+        "severity": st.sampled_from(["info", "critical", "fatal"]),
+        "match": st.sampled_from(["x", "("]),
+        "name": st.sampled_from(["deploy-*", ""]),
+        "worker": st.sampled_from(["w", "v", "a b"]),
+        "target": names,
+        "text": templates,
+        "message": templates,
+        "max_parallel": st.integers(-1, 3),
+        "for": durations,
+    },
+)
 
 
 @st.composite
@@ -141,6 +194,18 @@ def plans(draw: st.DrawFn) -> dict[str, object]:
         doc["defaults"] = agent_table()
     if draw(st.booleans()):
         doc["run"] = {"max_parallel": draw(st.integers(-1, 3)), "on_failure": draw(plan_values["on_failure"])}
+    if draw(st.booleans()):
+        doc["workers"] = {
+            name: agent_table() for name in draw(st.lists(st.sampled_from(["w", "v"]), unique=True))
+        }
+    if draw(st.booleans()):
+        doc["pools"] = draw(
+            st.dictionaries(st.sampled_from(["p", "q", "a b"]), st.integers(-1, 3), max_size=2)
+        )
+    if draw(st.booleans()):
+        doc["inputs"] = draw(st.dictionaries(st.sampled_from(["x", "y"]), scalars, max_size=2))
+    if draw(st.booleans()):
+        doc["on"] = draw(st.lists(handlers, max_size=3))
     return doc
 
 

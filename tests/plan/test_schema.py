@@ -39,14 +39,16 @@ def test_schema_header() -> None:
 
 
 def _properties(node: object) -> list[tuple[str, dict[str, object]]]:
-    """Every (name, schema) under any ``properties`` in ``node``, at any depth."""
+    """Every (name, schema) under any ``properties`` in ``node``, at any depth, except in the conditions
+    (``if``) and consequences (``then``) of conditional rules, which only restate keys declared elsewhere."""
     found: list[tuple[str, dict[str, object]]] = []
     if isinstance(node, dict):
         props = node.get("properties")
         if isinstance(props, dict):
             found.extend((name, sub) for name, sub in props.items() if isinstance(sub, dict))
-        for value in node.values():
-            found.extend(_properties(value))
+        for key, value in node.items():
+            if key not in ("if", "then"):
+                found.extend(_properties(value))
     elif isinstance(node, list):
         for value in node:
             found.extend(_properties(value))
@@ -72,26 +74,82 @@ def test_docs_example_loads_and_validates() -> None:
     assert list(_validator().iter_errors(tomllib.loads(text))) == []
 
 
+def _docs_plans() -> list[str]:
+    """Every toml example of docs/plan.md that is a whole plan (it declares an agent)."""
+    blocks = re.findall(r"```toml\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.DOTALL)
+    return [b for b in blocks if "[agents." in b]
+
+
+@pytest.mark.parametrize("index", range(len(_docs_plans())))
+def test_every_docs_plan_loads_and_validates(index: int) -> None:
+    text = _docs_plans()[index]
+    parse(text)
+    assert list(_validator().iter_errors(tomllib.loads(text))) == []
+
+
+_A = '[agents.a]\ncmd = "x"\n'
 INVALID = {
-    "unknown-key": '[agents.a]\ncmd = "x"\ntimout = "5s"\n',
+    "unknown-key": _A + 'timout = "5s"\n',
     "unknown-table": '[agent.a]\ncmd = "x"\n[agents.b]\ncmd = "x"\n',
-    "bad-enum": '[run]\non_failure = "stop"\n[agents.a]\ncmd = "x"\n',
-    "bad-when": '[agents.a]\ncmd = "x"\nafter = [{ agent = "b", when = "later" }]\n',
-    "wrong-type": '[agents.a]\ncmd = "x"\nretries = "3"\n',
-    "bad-duration": '[agents.a]\ncmd = "x"\ntimeout = "10x"\n',
-    "negative-duration": '[agents.a]\ncmd = "x"\ntimeout = -1\n',
-    "bad-done": '[agents.a]\ncmd = "x"\ndone = "exited"\n',
+    "bad-enum": '[run]\non_failure = "stop"\n' + _A,
+    "bad-when": _A + 'after = [{ agent = "b", when = "later" }]\n',
+    "wrong-type": _A + 'retries = "3"\n',
+    "bad-duration": _A + 'timeout = "10x"\n',
+    "negative-duration": _A + "timeout = -1\n",
+    "bad-done": _A + 'done = "exited"\n',
     "bad-agent-name": '[agents."a b"]\ncmd = "x"\n',
     "no-agents": '[run]\nname = "x"\n',
     "empty-agents": "[agents]\n",
-    "cmd-and-argv": '[agents.a]\ncmd = "x"\nargv = ["x"]\n',
-    "exit-code-range": '[agents.a]\ncmd = "x"\nsuccess_exit_codes = [256]\n',
-    "env-name": '[agents.a]\ncmd = "x"\nenv = { "1X" = "y" }\n',
-    "alert-without-match": '[agents.a]\ncmd = "x"\nalerts = [{ severity = "info" }]\n',
-    "bad-regex": '[agents.a]\ncmd = "x"\nalerts = [{ match = "(" }]\n',
-    "backoff-factor": '[agents.a]\ncmd = "x"\nbackoff = { factor = 0.5 }\n',
-    "max-parallel": '[run]\nmax_parallel = 0\n[agents.a]\ncmd = "x"\n',
-    "bad-run-name": '[run]\nname = "my run"\n[agents.a]\ncmd = "x"\n',
+    "cmd-and-argv": _A + 'argv = ["x"]\n',
+    "exit-code-range": _A + "success_exit_codes = [256]\n",
+    "env-name": _A + 'env = { "1X" = "y" }\n',
+    "alert-without-match": _A + 'alerts = [{ severity = "info" }]\n',
+    "bad-regex": _A + 'alerts = [{ match = "(" }]\n',
+    "backoff-factor": _A + "backoff = { factor = 0.5 }\n",
+    "max-parallel": "[run]\nmax_parallel = 0\n" + _A,
+    "bad-run-name": '[run]\nname = "my run"\n' + _A,
+    "min-free-memory": '[run]\nmin_free_memory = "2 GB"\n' + _A,
+    "pool-size": "[pools]\ngpu = 0\n" + _A,
+    "pool-name": '[pools]\n"a b" = 1\n' + _A,
+    "input-value": "[inputs]\nx = [1]\n" + _A,
+    "input-name": '[inputs]\n"a b" = "x"\n' + _A,
+    "preset": _A + 'preset = "claude"\n',
+    "prompt-type": _A + "prompt = 3\n",
+    "pool-type": _A + "pool = 1\n",
+    "cmd-and-aggregate": _A + 'aggregate = { from = ["b"], strategy = "fusion" }\n',
+    "argv-and-aggregate": '[agents.a]\nargv = ["x"]\naggregate = { from = ["b"], strategy = "fusion" }\n',
+    "aggregate-strategy": '[agents.a]\naggregate = { from = ["b"], strategy = "mean" }\n',
+    "aggregate-without-from": '[agents.a]\naggregate = { strategy = "fusion" }\n',
+    "aggregate-empty-from": '[agents.a]\naggregate = { from = [], strategy = "fusion" }\n',
+    "aggregate-require-all": '[agents.a.aggregate]\nfrom = ["b"]\nstrategy = "fusion"\nrequire_all = 1\n',
+    "aggregate-in-defaults": '[defaults.aggregate]\nfrom = ["a"]\nstrategy = "fusion"\n' + _A,
+    "spawns-path": _A + 'spawns = "out/t.json"\n',
+    "spawns-dots": _A + 'spawns = ".."\n',
+    "on-failure-spawn-empty": _A + 'on_failure = "spawn:"\n',
+    "on-failure-spawn-in-run": '[run]\non_failure = "spawn:w"\n' + _A,
+    "idle-after-zero": _A + "idle_after = 0\n",
+    "max-rss-unit": _A + 'max_rss = "10XB"\n',
+    "max-rss-zero": _A + "max_rss = 0\n",
+    "max-rss-float": _A + "max_rss = 1.5\n",
+    "max-cpu-zero": _A + "max_cpu = 0\n",
+    "kill-over-rss": _A + 'kill_over_rss = "lots"\n',
+    "workers-dependency-name": _A + 'after = ["b.worker"]\n',
+    "worker-after": _A + '[workers.w]\ncmd = "x"\nafter = ["a"]\n',
+    "worker-aggregate": _A + '[workers.w]\naggregate = { from = ["a"], strategy = "fusion" }\n',
+    "worker-name": _A + '[workers."a b"]\ncmd = "x"\n',
+    "worker-cmd-and-argv": _A + '[workers.w]\ncmd = "x"\nargv = ["x"]\n',
+    "on-not-array": 'on = { event = "alert", do = "stop" }\n' + _A,
+    "on-without-event": '[[on]]\ndo = "stop"\n' + _A,
+    "on-without-do": '[[on]]\nevent = "alert"\n' + _A,
+    "on-bad-event": '[[on]]\nevent = "agent.exploded"\ndo = "stop"\n' + _A,
+    "on-severity-filter": '[[on]]\nevent = "agent.failed"\ndo = "stop"\nseverity = "info"\n' + _A,
+    "on-name-filter": '[[on]]\nevent = "alert"\ndo = "stop"\nname = "x"\n' + _A,
+    "on-unused-arg": '[[on]]\nevent = "alert"\ndo = "notify"\nmessage = "m"\ntext = "t"\n' + _A,
+    "on-spawn-without-worker": '[[on]]\nevent = "alert"\ndo = "spawn"\n' + _A,
+    "on-send-without-text": '[[on]]\nevent = "alert"\ndo = "send"\n' + _A,
+    "on-throttle-zero": '[[on]]\nevent = "alert"\ndo = "throttle"\nmax_parallel = 0\n' + _A,
+    "on-throttle-for": '[[on]]\nevent = "alert"\ndo = "throttle"\nmax_parallel = 1\nfor = "x"\n' + _A,
+    "on-unknown-key": '[[on]]\nevent = "alert"\ndo = "stop"\nwhen = "x"\n' + _A,
 }
 
 
@@ -102,7 +160,10 @@ def test_invalid_plans_do_not_validate(name: str) -> None:
 
 def test_docs_cover_every_key() -> None:
     docs = DOCS.read_text(encoding="utf-8")
-    # Tables of the file itself appear as headers: `[run]`, `[agents.NAME]`.
-    needles = {f"`[{key.name}" if where == "" else f"`{key.name}`" for where, key in all_keys()}
-    missing = sorted(n for n in needles if n not in docs)
+    # Tables of the file itself appear as headers: `[run]`, `[agents.NAME]`, `[[on]]`.
+    needles = {
+        (f"`[{key.name}", f"`[[{key.name}") if where == "" else (f"`{key.name}`",)
+        for where, key in all_keys()
+    }
+    missing = sorted(n[0] for n in needles if not any(spelling in docs for spelling in n))
     assert missing == []

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from agentsup.plan import (
+    ActionKind,
     AgentSpec,
+    Aggregate,
     Backoff,
     Dependency,
     DoneKind,
+    EventName,
+    Handler,
     OnFailure,
     Severity,
+    Strategy,
     When,
     load_plan,
     parse_plan,
@@ -184,3 +190,192 @@ def test_model_is_immutable() -> None:
         plan.agents["build"].env["X"] = "y"  # type: ignore[index]
     with pytest.raises(TypeError):
         plan.agents["x"] = plan.agents["build"]  # type: ignore[index]
+
+
+def test_patterns_run_inputs_and_pools() -> None:
+    plan = parse(examples.PATTERNS)
+    assert plan.run.min_free_memory == 2 * 1024**3
+    assert dict(plan.run.pools) == {"llm": 2, "gpu": 1}
+    assert dict(plan.inputs) == {"topic": "tmux supervisors", "depth": "3", "strict": "true"}
+    assert list(plan.agents) == ["fetch", "critic-a", "critic-b", "vote", "score", "merge", "master", "join"]
+    assert list(plan.workers) == ["coder", "fixer"]
+
+
+def test_new_agent_keys_and_their_inheritance_from_defaults() -> None:
+    plan = parse(examples.PATTERNS)
+    fetch, critic_a, critic_b = (plan.agents[n] for n in ("fetch", "critic-a", "critic-b"))
+    assert fetch.cmd == "fetch --topic {{ inputs.topic }} --run {{ run.id }}"
+    assert critic_a.argv == ("critic", "--depth", "{{ inputs.depth }}", "{{agents.fetch.out}}")
+    assert critic_a.prompt == "Rate {{ inputs.topic }} from {{ agents.fetch.output }}; write result.json"
+    assert fetch.prompt is None
+    assert (fetch.preset, critic_a.preset) == ("shell", "shell")
+    # From [defaults]:
+    assert (fetch.pool, fetch.idle_after, fetch.max_rss, fetch.max_cpu, fetch.kill_over_rss) == (
+        "llm",
+        300.0,
+        1_500_000_000,
+        150.0,
+        4 * 1024**3,
+    )
+    # Own values win:
+    assert (critic_b.pool, critic_b.idle_after, critic_b.max_rss, critic_b.max_cpu) == (
+        "gpu",
+        30.0,
+        512_000,
+        0.5,
+    )
+    assert critic_b.kill_over_rss == 4 * 1024**3
+    for spec in (fetch, critic_a, critic_b):
+        assert (spec.aggregate, spec.spawns, spec.recovery, spec.parent, spec.worker) == (None,) * 5
+
+
+def test_worker_templates_get_defaults_but_no_after() -> None:
+    plan = parse(examples.PATTERNS)
+    coder, fixer = plan.workers["coder"], plan.workers["fixer"]
+    assert (coder.name, coder.worker, coder.line) == ("coder", "coder", 61)
+    assert (fixer.name, fixer.worker, fixer.line) == ("fixer", "fixer", 67)
+    assert coder.cmd == "code {{ task.input.file }} for {{ task.master }} in {{ run.name }}"
+    assert coder.prompt == "Task {{ task.id }}: {{ task.input }} ({{ agents.fetch.exit_code }})"
+    assert fixer.argv == ("fix", "{{ event.agent }}", "{{ event.data.reason }}")
+    assert (coder.retries, fixer.retries) == (2, 0)
+    assert (coder.pool, fixer.pool) == ("gpu", "llm")
+    assert (fixer.idle_after, fixer.max_rss, fixer.kill_over_rss) == (300.0, 1_500_000_000, 8 * 1024**3)
+    assert dict(fixer.env) == {"TOPIC": "x"}
+    assert fixer.on_failure is OnFailure.CONTINUE
+    assert coder.after == fixer.after == ()
+    plan = parse('[defaults]\nafter = ["a"]\n[agents.a]\ncmd = "x"\nafter = []\n[workers.w]\ncmd = "y"\n')
+    assert plan.workers["w"].after == ()
+
+
+def test_aggregate_sources_become_finished_dependencies() -> None:
+    plan = parse(examples.PATTERNS)
+    vote, score, merge = plan.agents["vote"], plan.agents["score"], plan.agents["merge"]
+    assert (vote.cmd, vote.argv) == (None, None)
+    assert vote.aggregate == Aggregate(
+        ("critic-a", "critic-b"), Strategy.VOTE, field="verdict", require_all=True
+    )
+    assert vote.after == (
+        Dependency("fetch"),
+        Dependency("critic-a", When.FINISHED),
+        Dependency("critic-b", When.FINISHED),
+    )
+    assert score.aggregate == Aggregate(
+        ("critic-a", "critic-b"), Strategy.WEIGHTED, field="score", confidence="certainty"
+    )
+    assert score.after == (Dependency("critic-a", When.FINISHED), Dependency("critic-b", When.FINISHED))
+    # A source the agent already lists keeps the dependency as written.
+    assert merge.aggregate == Aggregate(("critic-a",), Strategy.FUSION)
+    assert merge.after == (Dependency("critic-a", When.SUCCEEDED),)
+    assert plan.dependents("critic-a") == ("vote", "score", "merge")
+
+
+def test_master_workers_dependency_and_recovery() -> None:
+    plan = parse(examples.PATTERNS)
+    master, join = plan.agents["master"], plan.agents["join"]
+    assert master.spawns == "subtasks.json"
+    assert (master.recovery, master.on_failure) == ("fixer", None)
+    assert plan.failure_policy("master") is OnFailure.HALT
+    assert join.after == (Dependency("master", workers=True), Dependency("score", When.FINISHED))
+    plan = parse(
+        """\
+        [agents.m]
+        cmd = "x"
+        spawns = "t.json"
+        [agents.j]
+        cmd = "x"
+        after = [{ agent = "m.workers", when = "finished" }, "m"]
+        [workers.w]
+        cmd = "x"
+        """
+    )
+    assert plan.agents["j"].after == (Dependency("m", When.FINISHED, workers=True), Dependency("m"))
+
+
+def test_handlers_are_fully_parsed() -> None:
+    plan = parse(examples.PATTERNS)
+    assert plan.handlers == (
+        Handler(0, EventName.AGENT_FAILED, ActionKind.SPAWN, agent="critic-*", worker="fixer", line=72),
+        Handler(
+            1,
+            EventName.ALERT,
+            ActionKind.SEND,
+            severity=Severity.CRITICAL,
+            match=re.compile("(?i)rate limit"),
+            target="master",
+            text="slow down, {{ event.agent }}: {{ event.line }}",
+            line=78,
+        ),
+        Handler(
+            2,
+            EventName.RESOURCE,
+            ActionKind.THROTTLE,
+            severity=Severity.WARNING,
+            max_parallel=1,
+            duration=600.0,
+            line=86,
+        ),
+        Handler(
+            3,
+            EventName.EXTERNAL,
+            ActionKind.NOTIFY,
+            name="deploy-*",
+            message="{{ event.name }}: {{ event.data.url }} (run {{ run.id }}, {{ inputs.topic }})",
+            line=93,
+        ),
+        Handler(4, EventName.AGENT_IDLE, ActionKind.RESTART, line=99),
+        Handler(5, EventName.USER_INPUT, ActionKind.KILL, target="fetch", line=103),
+        Handler(6, EventName.AGENT_NEEDS_INPUT, ActionKind.STOP, line=108),
+        Handler(
+            7,
+            EventName.AGENT_COMPLETED,
+            ActionKind.NOTIFY,
+            agent="join",
+            message="done: {{ agents.join.state }}",
+            line=112,
+        ),
+    )
+
+
+def test_handlers_written_inline_are_located() -> None:
+    plan = parse(
+        """\
+        on = [
+          { event = "alert", do = "stop" },
+          { event = "external", do = "stop" },
+        ]
+        [agents.a]
+        cmd = "x"
+        """
+    )
+    assert [(h.index, h.event, h.line) for h in plan.handlers] == [
+        (0, EventName.ALERT, 2),
+        (1, EventName.EXTERNAL, 3),
+    ]
+
+
+def test_new_keys_have_no_effect_when_absent() -> None:
+    plan = parse(examples.MINIMAL)
+    assert (plan.run.min_free_memory, dict(plan.run.pools)) == (None, {})
+    assert (dict(plan.inputs), dict(plan.workers), plan.handlers) == ({}, {}, ())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "inputs"),
+    [
+        ({}, {"topic": "tmux", "depth": "3"}),
+        ({"topic": "textual"}, {"topic": "textual", "depth": "3"}),
+        ({"depth": "", "topic": "a=b c"}, {"topic": "a=b c", "depth": ""}),
+    ],
+)
+def test_set_overrides_declared_inputs(overrides: dict[str, str], inputs: dict[str, str]) -> None:
+    text = '[inputs]\ntopic = "tmux"\ndepth = 3\n[agents.a]\ncmd = "x {{ inputs.topic }}"\n'
+    plan = parse_plan(text, file="plan.toml", base_dir=BASE, overrides=overrides)
+    assert dict(plan.inputs) == inputs
+    with pytest.raises(TypeError):
+        plan.inputs["topic"] = "y"  # type: ignore[index]
+
+
+def test_load_plan_takes_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[inputs]\ntopic = "tmux"\n[agents.a]\ncmd = "x"\n', encoding="utf-8")
+    assert dict(load_plan(path, {"topic": "zellij"}).inputs) == {"topic": "zellij"}
