@@ -18,7 +18,8 @@ from typing import NoReturn
 import click
 
 from agentsup import __version__
-from agentsup.plan import Plan, PlanError, load_plan, plan_schema
+from agentsup.agents.aggregate import run_aggregate
+from agentsup.plan import Plan, PlanError, Strategy, load_plan, plan_schema
 from agentsup.sessions import BackendError, TmuxBackend, TmuxNotFoundError
 from agentsup.supervisor.client import ControlClient, ControlError
 from agentsup.supervisor.events import JSON, Event, EventKind
@@ -80,9 +81,9 @@ def main(ctx: click.Context, state_dir: Path | None, tmux_socket: str) -> None:
     ctx.obj = Ctx((state_dir or default_state_dir(os.environ)).expanduser().resolve(), tmux_socket)
 
 
-def _load(plan_file: Path) -> Plan:
+def _load(plan_file: Path, overrides: dict[str, str] | None = None) -> Plan:
     try:
-        return load_plan(plan_file)
+        return load_plan(plan_file, overrides=overrides)
     except PlanError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -119,9 +120,23 @@ def _backend(ctx: Ctx) -> TmuxBackend:
 @click.option("--detach", is_flag=True, help="Start the run and return at once; it goes on in tmux.")
 @click.option("--run-id", help="Name the run (letters, digits, '_', '-'); default: PLAN-NAME-TIME-RANDOM.")
 @click.option("--keep-session", is_flag=True, help="Keep the run's tmux session after the run ends.")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set an [inputs] value ({{ inputs.KEY }} in templates); repeatable.",
+)
 @click.pass_obj
 def start(
-    ctx: Ctx, *, plan_file: Path, no_tui: bool, detach: bool, run_id: str | None, keep_session: bool
+    ctx: Ctx,
+    *,
+    plan_file: Path,
+    no_tui: bool,
+    detach: bool,
+    run_id: str | None,
+    keep_session: bool,
+    settings: tuple[str, ...],
 ) -> None:
     """Start a run of PLAN_FILE in its own tmux session.
 
@@ -130,7 +145,8 @@ def start(
     """
     if no_tui and detach:
         fail("--no-tui and --detach exclude each other")
-    plan = _load(plan_file)
+    inputs = _parse_settings(settings)
+    plan = _load(plan_file, inputs)
     backend = _backend(ctx)
     rid = run_id or new_run_id(plan.run.name)
     meta = RunMeta(
@@ -140,6 +156,7 @@ def start(
         session=rid,
         created_at=time.time(),
         keep_session=keep_session,
+        inputs=inputs,
     )
     try:
         run = create_run_dir(ctx.state_dir, meta, plan.path.read_text(), os.environ)
@@ -166,6 +183,18 @@ def start(
         click.echo(rid)
         return
     sys.exit(_follow_run(run))
+
+
+def _parse_settings(settings: tuple[str, ...]) -> dict[str, str]:
+    inputs: dict[str, str] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--set {item!r}: expected KEY=VALUE")
+        if "\0" in value:
+            fail(f"--set {key}: a value cannot contain a NUL character")
+        inputs[key] = value
+    return inputs
 
 
 def _wait_for_engine(run: RunDir, backend: TmuxBackend, session: str) -> None:
@@ -425,6 +454,55 @@ def _control(ctx: Ctx, run_id: str, cmd: str, **args: JSON) -> None:
 def send(ctx: Ctx, run_id: str, agent: str, text: str, no_enter: bool) -> None:
     """Type TEXT into AGENT's pane (bracketed paste when it has several lines), then Enter."""
     _control(ctx, run_id, "send", agent=agent, text=text, enter=not no_enter)
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option(
+    "--strategy", type=click.Choice([s.value for s in Strategy]), required=True, help="How to combine."
+)
+@click.option("--field", help="vote: the field voted on; weighted: the score field (default score).")
+@click.option("--confidence", default="confidence", show_default=True, help="weighted: the weight field.")
+@click.option("--require-all", is_flag=True, help="Fail when any source failed or gave no usable result.")
+def aggregate(
+    sources: tuple[str, ...], strategy: str, field: str | None, confidence: str, require_all: bool
+) -> None:
+    """Combine SOURCES' result.json files (run by an aggregate agent in its own pane).
+
+    Reads the agent's $AGENTSUP_CONTEXT and writes $AGENTSUP_OUT/result.json.
+    """
+    context, out = os.environ.get("AGENTSUP_CONTEXT"), os.environ.get("AGENTSUP_OUT")
+    if not context or not out:
+        fail("aggregate runs inside an aggregate agent: AGENTSUP_CONTEXT and AGENTSUP_OUT are not set")
+    code, summary = run_aggregate(
+        Strategy(strategy),
+        sources,
+        field=field,
+        confidence=confidence,
+        require_all=require_all,
+        context=Path(context),
+        out_dir=Path(out),
+    )
+    click.echo(summary)
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("name")
+@click.option("--data", default="null", metavar="JSON", help="The event's data, as JSON.")
+@click.pass_obj
+def emit(ctx: Ctx, run_id: str, name: str, data: str) -> None:
+    """Raise an external event NAME in RUN, for its [[on]] event = "external" handlers.
+
+    Without the engine, or from another machine, drop a file RUN_DIR/inbox/ANY.json holding
+    {"name": NAME, "data": ...} instead.
+    """
+    try:
+        payload = json.loads(data)
+    except ValueError as exc:
+        fail(f"--data is not JSON: {exc}")
+    _control(ctx, run_id, "emit", name=name, data=payload)
 
 
 @main.command()

@@ -89,6 +89,7 @@ def agent_environment(run: RunDir, agent: str, attempt: int) -> dict[str, str]:
         "AGENTSUP_IN": str(run.in_dir(agent)),
         "AGENTSUP_CONTEXT": str(run.context_file(agent)),
         "AGENTSUP_DONE": str(run.done_file(agent, attempt)),
+        "AGENTSUP_INBOX": str(run.inbox_dir),
     }
 
 

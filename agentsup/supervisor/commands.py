@@ -18,7 +18,8 @@ class CommandError(Exception):
     """A control command cannot be carried out; the message goes back to the client."""
 
 
-COMMANDS = ("status", "kill", "restart", "send", "stop", "pause", "resume")
+COMMANDS = ("status", "kill", "restart", "send", "stop", "pause", "resume", "emit")
+EVENT_NAME_MAX = 200
 MAX_SEND = 256 * 1024
 
 
@@ -36,6 +37,24 @@ def _command_event(
     command: str, agent: str | None, **data: JSON
 ) -> tuple[EventKind, str | None, str, dict[str, JSON]]:
     return (EventKind.COMMAND, agent, Source.USER.value, {"command": command, **data})
+
+
+def external_event(name: str, data: JSON, via: str) -> tuple[EventKind, str | None, str, dict[str, JSON]]:
+    """An ``external`` event (``agentsup emit`` or a file dropped into the run's inbox)."""
+    return (EventKind.EXTERNAL, None, Source.USER.value, {"name": name, "data": data, "via": via})
+
+
+async def reopen_dependents(engine: Engine, agent: str) -> None:
+    """Agents skipped because ``agent`` did not succeed get another chance now that it runs again."""
+    todo, seen = [agent], {agent}
+    while todo:
+        for dep in engine.plan.dependents(todo.pop()):
+            if dep in seen:
+                continue
+            seen.add(dep)
+            if engine.state.agents[dep].state is S.SKIPPED:
+                await engine.transition(dep, S.WAITING, Source.USER, reason=f"upstream {agent!r} restarted")
+                todo.append(dep)
 
 
 async def execute(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON]:  # noqa: PLR0911, PLR0912
@@ -60,8 +79,16 @@ async def execute(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON
         for agent in engine.active_agents():
             engine.stop_agent(agent, "user")
         return {"ok": True}
+    if cmd == "emit":
+        name, data = request.get("name"), request.get("data")
+        if not isinstance(name, str) or not name or len(name) > EVENT_NAME_MAX:
+            raise CommandError(
+                f"'emit' needs 'name': a non-empty string of at most {EVENT_NAME_MAX} characters"
+            )
+        event = await engine.record([external_event(name, data, "control")])
+        return {"ok": True, "seq": event[0].seq}
     if cmd not in COMMANDS:
-        raise CommandError(f"unknown command {cmd!r}; known: {', '.join(COMMANDS)}")
+        raise CommandError(f"unknown command {cmd!r}; known: subscribe, {', '.join(COMMANDS)}")
     agent = _agent(engine, request)
     state = engine.state.agents[agent].state
     if cmd == "kill":
@@ -84,6 +111,7 @@ async def execute(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON
             raise CommandError(f"agent {agent!r} has not run yet (it is {state.value})")
         await engine.record([_command_event("restart", agent)])
         await engine.transition(agent, S.WAITING, Source.USER, reason="restarted by the user")
+        await reopen_dependents(engine, agent)
         return {"ok": True}
     # send
     text = request.get("text")

@@ -10,11 +10,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 from agentsup.plan.model import AgentSpec, Dependency, Plan, When
-from agentsup.supervisor.events import JSON, Event, EventKind
+from agentsup.supervisor.events import JSON, Event, EventKind, EventSpec
 from agentsup.supervisor.states import Source
 from agentsup.supervisor.subtasks import Subtask
-
-EventSpec = tuple[EventKind, str | None, str, dict[str, JSON]]
 
 
 def subtask_events(master: str, subtasks: Sequence[Subtask]) -> list[EventSpec]:

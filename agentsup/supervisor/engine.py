@@ -22,35 +22,30 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from agentsup.agents import preset_for
-from agentsup.plan.model import ActionKind, AgentSpec, DoneKind, Handler, Plan
-from agentsup.plan.templates import Quoting, TemplateError, render
-from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane, read_exit_file
+from agentsup.plan.model import AgentSpec, DoneKind, Plan
+from agentsup.plan.templates import TemplateError
+from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane
 from agentsup.supervisor import messages as m
-from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, lookup_in, prepare_agent
-from agentsup.supervisor.commands import CommandError, execute
+from agentsup.supervisor import monitoring, outcomes, reactions, sweep
+from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, prepare_agent
+from agentsup.supervisor.commands import CommandError, execute, external_event
 from agentsup.supervisor.dynamic import (
-    event_scope,
     scope_from_added,
-    spawn_event,
     spec_from_added,
-    subtask_events,
 )
-from agentsup.supervisor.events import JSON, Event, EventKind
+from agentsup.supervisor.events import JSON, Event, EventKind, EventSpec
 from agentsup.supervisor.fswatch import FileWatch
-from agentsup.supervisor.handlers import matches, trigger_of
 from agentsup.supervisor.output import OutputTail
+from agentsup.supervisor.resources import ResourceSampler
 from agentsup.supervisor.rundir import RunDir, RunMeta
 from agentsup.supervisor.runstate import RunState
-from agentsup.supervisor.scheduler import Decision, Hold, RunOutcome, Skip, Start, retry_at, schedule
+from agentsup.supervisor.scheduler import Decision, Hold, RunOutcome, Skip, Start, schedule
 from agentsup.supervisor.states import ACTIVE, TERMINAL, AgentState, Source, check_transition
 from agentsup.supervisor.store import EventStore
-from agentsup.supervisor.subtasks import SubtaskError, load_subtasks
 
 log = logging.getLogger("agentsup.engine")
 T = TypeVar("T")
 S = AgentState
-
-EventSpec = tuple[EventKind, str | None, str, dict[str, JSON]]
 
 
 @dataclass(frozen=True)
@@ -58,15 +53,6 @@ class EngineOptions:
     grace: float = 5.0  # seconds between SIGTERM and SIGKILL when stopping an agent
     sweep_interval: float = 2.0  # reconcile sweep period while agents are active
     io_threads: int = 8
-
-
-def exit_message(agent: str, attempt: int, path: Path) -> m.Exited | None:
-    """The Exited message for an exit file, None while it does not exist. Blocking: off the loop."""
-    try:
-        record = read_exit_file(path)
-    except BackendError as exc:
-        return m.Exited(agent, attempt, None, Source.EXIT_FILE.value, problem=str(exc))
-    return None if record is None else m.Exited(agent, attempt, record, Source.EXIT_FILE.value)
 
 
 class Engine:
@@ -111,12 +97,16 @@ class Engine:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._subscribers: set[asyncio.Queue[Event | None]] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._watch = FileWatch(run.panes_dir, self._on_file)
+        self._watch = FileWatch([run.panes_dir, run.inbox_dir], self._on_file)
         self.base_plan = plan
         self._scopes: dict[str, dict[str, JSON]] = {}  # a dynamic agent's task / event
         self._fired: set[tuple[int, int]] = set()  # (handler index, trigger seq)
         self._unhandled: list[Event] = []  # logged, not yet offered to the handlers
         self._throttle: tuple[int, float | None] | None = None  # (cap, until)
+        self._sampler = ResourceSampler()
+        self._sampling = False
+        self._over: dict[str, set[str]] = {}  # limits each agent is over now
+        self._memory_short = False
         for ev in store.read(kinds=[EventKind.AGENT_ADDED, EventKind.HANDLER_FIRED, EventKind.THROTTLE]):
             self._learn(ev)
 
@@ -242,9 +232,10 @@ class Engine:
 
     async def _main(self) -> None:
         while True:
-            await self._offer_to_handlers()
+            await reactions.offer_to_handlers(self)
             cap, until = self._cap()
-            decision = schedule(self.plan, self.state, self.clock(), paused=self.paused, cap=cap)
+            held = self.paused or self._memory_short
+            decision = schedule(self.plan, self.state, self.clock(), paused=held, cap=cap)
             if await self._apply(decision):
                 continue  # actions changed state: decide again before waiting
             if decision.outcome is not None and not self._pending_exit and not self._unhandled:
@@ -259,60 +250,6 @@ class Engine:
             await self._handle(msg)
             while not self._queue.empty():  # drain a burst before scheduling again
                 await self._handle(self._queue.get_nowait())
-
-    async def _offer_to_handlers(self) -> None:
-        """Fire every handler that matches a logged event, at most once per (handler, event)."""
-        while self._unhandled:
-            ev = self._unhandled.pop(0)
-            trigger = trigger_of(ev)
-            if trigger is None:
-                continue
-            for handler in self.plan.handlers:
-                if (handler.index, ev.seq) in self._fired or not matches(handler, trigger):
-                    continue
-                await self._fire(handler, ev)
-
-    async def _fire(self, handler: Handler, ev: Event) -> None:
-        """Do what ``handler`` says; its firing is logged with (or before) the action's own events."""
-        fired: EventSpec = (
-            EventKind.HANDLER_FIRED,
-            ev.agent,
-            Source.ENGINE.value,
-            {"handler": handler.index, "trigger": ev.seq, "do": handler.do.value},
-        )
-        scope: dict[str, JSON] = {
-            "event": event_scope(ev),
-            "run": {"id": self.run.run_id, "name": self.plan.run.name},
-            "inputs": dict(self.plan.inputs),
-        }
-        try:
-            text = None if handler.text is None else render(handler.text, lookup_in(scope), Quoting.NONE)
-            message = (
-                None if handler.message is None else render(handler.message, lookup_in(scope), Quoting.NONE)
-            )
-        except TemplateError as exc:
-            fired[3]["error"] = f"template: {exc}"
-            await self.record([fired])
-            return
-        do, target = handler.do, handler.target or ev.agent
-        if do is ActionKind.SPAWN and handler.worker is not None:
-            await self.record([fired, spawn_event(f"{handler.worker}-{ev.seq}", handler.worker, ev)])
-        elif do is ActionKind.NOTIFY:
-            note: dict[str, JSON] = {"message": message, "handler": handler.index}
-            await self.record([fired, (EventKind.NOTIFY, ev.agent, Source.ENGINE.value, note)])
-        elif do is ActionKind.THROTTLE and handler.max_parallel is not None:
-            until = None if handler.duration is None else self.clock() + handler.duration
-            throttle: dict[str, JSON] = {"max_parallel": handler.max_parallel, "until": until}
-            await self.record([fired, (EventKind.THROTTLE, None, Source.ENGINE.value, throttle)])
-        else:
-            await self.record([fired])
-            request: dict[str, JSON] = {"cmd": do.value, "agent": target}
-            if text is not None:
-                request["text"] = text
-            try:
-                await execute(self, request)
-            except CommandError as exc:
-                log.warning("handler on[%d] (%s %s): %s", handler.index, do.value, target, exc)
 
     async def _apply(self, decision: Decision) -> bool:
         specs: list[EventSpec] = []
@@ -412,13 +349,7 @@ class Engine:
         """Its ``after`` agents, with a master's whole worker group for ``m.workers``."""
         names: list[str] = []
         for dep in spec.after:
-            group = [dep.agent]
-            if dep.workers:
-                todo = [dep.agent]
-                while todo:
-                    kids = [n for n, s in self.plan.agents.items() if s.parent == todo.pop()]
-                    group += kids
-                    todo += kids
+            group = self.plan.worker_group(dep.agent) if dep.workers else [dep.agent]
             names += [n for n in group if n not in names and n in self.state.agents]
         return names
 
@@ -429,11 +360,17 @@ class Engine:
             return
         if isinstance(msg, m.Crashed):
             raise msg.error
+        if isinstance(msg, m.Sampled):
+            await monitoring.on_sampled(self, msg)
+            return
+        if isinstance(msg, m.InboxFile):
+            await self._on_inbox(msg)
+            return
         if isinstance(msg, m.Command):
             await self._command(msg)
             return
         if isinstance(msg, m.Swept):
-            await self._reconcile(msg)
+            await sweep.reconcile(self, msg)
             return
         rec = self.state.agents.get(msg.agent)
         if rec is None or msg.attempt != rec.attempts:
@@ -442,14 +379,14 @@ class Engine:
             await self._on_spawned(msg)
         elif isinstance(msg, m.SpawnFailed):
             if rec.state is S.STARTING:
-                await self._fail(msg.agent, Source.BACKEND, f"could not start: {msg.error}")
+                await outcomes.fail(self, msg.agent, Source.BACKEND, f"could not start: {msg.error}")
         elif isinstance(msg, m.Exited):
-            await self._on_exited(msg)
+            await outcomes.on_exited(self, msg)
         elif isinstance(msg, m.DoneFileSeen):
             spec = self.plan.agents[msg.agent]
             if rec.state in ACTIVE - {S.STARTING} and spec.done.kind is DoneKind.FILE:
                 self._disarm(msg.agent)
-                await self._succeed(msg.agent, Source.DONE_FILE, reason="done file written")
+                await outcomes.succeed(self, msg.agent, Source.DONE_FILE, reason="done file written")
         elif isinstance(msg, m.OutputGrew):
             self._read_output(msg.agent, msg.attempt, final=False)
         elif isinstance(msg, m.OutputRead):
@@ -458,7 +395,7 @@ class Engine:
             if rec.state in ACTIVE:
                 self.stop_agent(msg.agent, "timeout")
         elif isinstance(msg, m.StopDone):
-            self._sweep_now()
+            sweep.sweep_now(self)
 
     async def _on_spawned(self, msg: m.Spawned) -> None:
         rec = self.state.agents[msg.agent]
@@ -490,7 +427,7 @@ class Engine:
             if run.done_file(agent, attempt).exists():
                 found.append(m.DoneFileSeen(agent, attempt))
             found.append(m.OutputGrew(agent, attempt))
-            if (exited := exit_message(agent, attempt, run.exit_file(agent, attempt))) is not None:
+            if (exited := sweep.exit_message(agent, attempt, run.exit_file(agent, attempt))) is not None:
                 found.append(exited)
             return found
 
@@ -501,133 +438,13 @@ class Engine:
 
         self._background(look, post_all)
 
-    async def _on_exited(self, msg: m.Exited) -> None:
-        key = (msg.agent, msg.attempt)
-        if key in self._exited or msg.agent in self._pending_exit:
-            return
-        rec = self.state.agents[msg.agent]
-        if rec.state is S.STARTING:
-            return  # _on_spawned looks again once the pane is in the books
-        # Read the output to its end first, so alerts and a done pattern in the last lines count.
-        self._pending_exit[msg.agent] = msg
-        self._read_output(msg.agent, msg.attempt, final=True)
-
-    async def _conclude_exit(self, msg: m.Exited) -> None:
-        agent = msg.agent
-        self._exited.add((agent, msg.attempt))
-        self._disarm(agent)
-        r = msg.record
-        code = r.code if r is not None else msg.dead_status
-        sig = r.signal if r is not None else None
-        exit_ev: EventSpec = (
-            EventKind.AGENT_EXIT,
-            agent,
-            msg.source,
-            {
-                "attempt": msg.attempt,
-                "code": code,
-                "signal": sig,
-                "started_at": r.started_at if r else None,
-                "ended_at": r.ended_at if r else self.clock(),
-            },
-        )
-        rec = self.state.agents[agent]
-        if rec.state not in ACTIVE:  # already decided (done file or pattern): the exit is just recorded
-            await self.record([exit_ev])
-            return
-        source = Source(msg.source)
-        reason = self._stop_reason.pop(agent, None)
-        spec = self.plan.agents[agent]
-        if reason in ("user", "restart"):
-            await self.transition(
-                agent,
-                S.STOPPED,
-                Source.USER,
-                before=[exit_ev],
-                exit_code=code,
-                signal=sig,
-                reason="stopped by the user",
-            )
-            if reason == "restart":
-                await self.transition(agent, S.WAITING, Source.USER, reason="restarted by the user")
-            return
-        if reason == "timeout":
-            await self._fail(
-                agent,
-                Source.TIMEOUT,
-                f"timed out after {spec.timeout:g}s",
-                code=code,
-                sig=sig,
-                before=[exit_ev],
-            )
-            return
-        if code is None or code not in spec.success_exit_codes:
-            why = msg.problem or (f"killed by signal {sig}" if sig else f"exited with code {code}")
-            await self._fail(agent, source, why, code=code, sig=sig, before=[exit_ev])
-        elif spec.done.kind is DoneKind.EXIT:
-            await self._succeed(agent, source, before=[exit_ev], exit_code=code)
+    async def _on_inbox(self, msg: m.InboxFile) -> None:
+        """Log the dropped event, then remove its file (a crash in between re-reads it on resume)."""
+        if msg.problem is not None:
+            log.warning("%s", msg.problem)
         else:
-            what = "writing its done file" if spec.done.kind is DoneKind.FILE else f"printing {spec.done}"
-            why = f"exited with code {code} before {what}"
-            await self._fail(agent, source, why, code=code, sig=sig, before=[exit_ev])
-
-    async def _succeed(
-        self, agent: str, source: Source, before: Iterable[EventSpec] = (), **data: JSON
-    ) -> None:
-        """Record success; a master's subtasks file is read and its workers added in the same transaction."""
-        spec = self.plan.agents[agent]
-        added: list[EventSpec] = []
-        if spec.spawns is not None:
-            path = self.run.out_dir(agent) / spec.spawns
-            try:
-                subtasks = await self.in_io(partial(load_subtasks, path, list(self.plan.workers)))
-            except SubtaskError as exc:
-                await self._fail(agent, Source.ENGINE, f"its subtasks file is invalid: {exc}", before=before)
-                return
-            added = subtask_events(agent, subtasks)
-        await self.record([*before, self._state_event(agent, S.SUCCEEDED, source, **data), *added])
-
-    async def _fail(
-        self,
-        agent: str,
-        source: Source,
-        reason: str,
-        *,
-        code: int | None = None,
-        sig: int | None = None,
-        before: Iterable[EventSpec] = (),
-    ) -> None:
-        rec = self.state.agents[agent]
-        spec = self.plan.agents[agent]
-        at = None
-        if not (self.state.halted or self.state.stopping):
-            at = retry_at(spec, rec.attempts - rec.restart_base, self.clock(), self.rand())
-        if at is not None:
-            await self.transition(
-                agent,
-                S.RETRYING,
-                source,
-                before=before,
-                reason=reason,
-                exit_code=code,
-                signal=sig,
-                retry_at=at,
-            )
-            return
-        final = S.LOST if source is Source.BACKEND and rec.state is not S.STARTING else S.FAILED
-        specs = [*before]
-        if rec.state is not final:
-            specs.append(self._state_event(agent, final, source, reason=reason, exit_code=code, signal=sig))
-        if self.plan.failure_policy(agent).value == "halt" and not self.state.halted:
-            specs.append(
-                (
-                    EventKind.RUN_HALTED,
-                    agent,
-                    Source.ENGINE.value,
-                    {"agent": agent, "reason": f"{agent} {final.value}: {reason}"},
-                )
-            )
-        await self.record(specs)
+            await self.record([external_event(msg.name, msg.data, "inbox")])
+        await self.in_io(partial(msg.path.unlink, missing_ok=True))
 
     def _disarm(self, agent: str) -> None:
         if (t := self._timers.pop(agent, None)) is not None:
@@ -661,7 +478,7 @@ class Engine:
         rec = self.state.agents[agent]
         if res.done_line is not None and rec.state in ACTIVE - {S.STARTING}:
             self._disarm(agent)
-            await self._succeed(agent, Source.PATTERN, before=specs, reason=res.done_line[:200])
+            await outcomes.succeed(self, agent, Source.PATTERN, before=specs, reason=res.done_line[:200])
         elif specs:
             await self.record(specs)
         pending = self._pending_exit.get(agent)
@@ -670,19 +487,21 @@ class Engine:
             self._read_output(agent, msg.attempt, final=pending is not None)
         elif pending is not None:
             del self._pending_exit[agent]
-            await self._conclude_exit(pending)
+            await outcomes.conclude_exit(self, pending)
 
     def _on_file(self, path: str) -> None:
         """watchdog's thread: map a path to the agent it belongs to."""
         hit = self._paths.get(path)
         if hit is None:
+            if Path(path).parent == self.run.inbox_dir and path.endswith(".json"):
+                self.post(sweep.inbox_message(Path(path)))
             return
         agent, attempt, what = hit
         if what == "out":
             self.post(m.OutputGrew(agent, attempt))
         elif what == "done":
             self.post(m.DoneFileSeen(agent, attempt))
-        elif (exited := exit_message(agent, attempt, Path(path))) is not None:
+        elif (exited := sweep.exit_message(agent, attempt, Path(path))) is not None:
             self.post(exited)
 
     # ---- stopping, sweeping ---------------------------------------------------------------------
@@ -707,57 +526,8 @@ class Engine:
         while True:
             await asyncio.sleep(self.options.sweep_interval)
             if any(r.state in ACTIVE for r in self.state.agents.values()):
-                self._sweep_now()
-
-    def _sweep_now(self) -> None:
-        active = [(a, r.attempts) for a, r in self.state.agents.items() if r.state in ACTIVE - {S.STARTING}]
-        run, backend, session = self.run, self.backend, self.meta.session
-
-        def sweep() -> m.Message:
-            panes = tuple(
-                backend.list_panes(session)
-            )  # listed before the files: an exit wins over a gone pane
-            exits = {}
-            done = set()
-            for agent, attempt in active:
-                if (exited := exit_message(agent, attempt, run.exit_file(agent, attempt))) is not None:
-                    exits[(agent, attempt)] = exited
-                if run.done_file(agent, attempt).exists():
-                    done.add((agent, attempt))
-            return m.Swept(panes, exits, frozenset(done))
-
-        self._background(sweep, lambda msg: msg)
-
-    async def _reconcile(self, sweep: m.Swept) -> None:
-        by_key = {(p.agent, p.attempt): p for p in sweep.panes}
-        for agent, rec in list(self.state.agents.items()):
-            key = (agent, rec.attempts)
-            if rec.state not in ACTIVE - {S.STARTING}:
-                continue
-            self._read_output(agent, rec.attempts, final=False)
-            if key in sweep.done_files:
-                await self._handle(m.DoneFileSeen(agent, rec.attempts))
-            if key in sweep.exits:
-                await self._handle(sweep.exits[key])
-                continue
-            pane = by_key.get(key)
-            if pane is None:
-                self._disarm(agent)
-                self._stop_reason.pop(agent, None)
-                await self._fail(agent, Source.BACKEND, "its tmux window is gone")
-            elif pane.dead:
-                # The wrapper writes exit.json before it exits, so a dead pane without one was killed.
-                # Wait one more sweep in case the rename is in flight.
-                if key in self._dead_seen:
-                    await self._handle(
-                        m.Exited(agent, rec.attempts, None, Source.PANE_STATUS.value, pane.dead_status)
-                    )
-                else:
-                    self._dead_seen.add(key)
-                    self._sweep_soon()
-
-    def _sweep_soon(self) -> None:
-        self.loop.call_later(0.2, self._sweep_now)
+                sweep.sweep_now(self)
+                monitoring.sample_now(self)
 
     # ---- control commands -----------------------------------------------------------------------
 

@@ -30,6 +30,10 @@ class EventKind(StrEnum):
     THROTTLE = "throttle"  # data: max_parallel, until (null: for the rest of the run)
 
 
+EventSpec: TypeAlias = tuple[EventKind, str | None, str, dict[str, JSON]]
+"""An event to append: kind, agent, source, data (the store adds seq and time)."""
+
+
 def _frozen(data: Mapping[str, JSON] | None = None) -> Mapping[str, JSON]:
     return MappingProxyType(dict(data or {}))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from watchdog.events import (
@@ -33,16 +33,18 @@ class _Handler(FileSystemEventHandler):
 
 class FileWatch:
     """Calls ``notify(path)`` from watchdog's thread for every file created, written or renamed into place
-    directly in ``root`` (not below it).
+    directly in one of ``roots`` (not below them).
 
     The callee filters; inotify may also miss events (queue overflow), which the engine's reconcile
     sweep covers.
     """
 
-    def __init__(self, root: Path, notify: Callable[[str], None]) -> None:
+    def __init__(self, roots: Sequence[Path], notify: Callable[[str], None]) -> None:
         self._observer = Observer()
         self._observer.daemon = True
-        self._observer.schedule(_Handler(notify), str(root), recursive=False, event_filter=_WANTED)
+        handler = _Handler(notify)
+        for root in roots:
+            self._observer.schedule(handler, str(root), recursive=False, event_filter=_WANTED)
 
     def start(self) -> None:
         self._observer.start()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from agentsup.sessions import ExitRecord, Pane
 from agentsup.supervisor.events import JSON
 from agentsup.supervisor.output import ReadResult
+from agentsup.supervisor.resources import Usage
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,24 @@ class Command:
 
 
 @dataclass(frozen=True)
+class InboxFile:
+    """A JSON file dropped into the run's inbox: an external event, or why it is not one."""
+
+    path: Path
+    name: str
+    data: JSON
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """One resource pass: each active agent's process-tree usage, and the machine's available memory."""
+
+    usage: Mapping[str, Usage]
+    available: int
+
+
+@dataclass(frozen=True)
 class Crashed:
     """A background task raised something no message covers: a bug, which stops the engine."""
 
@@ -109,6 +129,8 @@ Message = (
     | StopDone
     | Swept
     | Command
+    | InboxFile
+    | Sampled
     | Crashed
     | Tick
 )

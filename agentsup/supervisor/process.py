@@ -45,8 +45,12 @@ def main(argv: list[str]) -> int:
     try:
         meta = run.read_meta()
         plan = parse_plan(
-            run.plan_copy.read_text(), file=meta.plan_file, base_dir=Path(meta.plan_file).parent
+            run.plan_copy.read_text(),
+            file=meta.plan_file,
+            base_dir=Path(meta.plan_file).parent,
+            overrides=meta.inputs,
         )
+        run.inbox_dir.mkdir(exist_ok=True)
         store = EventStore.open(run.events_db)
         backend = TmuxBackend(meta.tmux_socket)
         engine = Engine(run, meta, plan, backend=backend, store=store, environ=run.read_environ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -51,6 +52,7 @@ class RunMeta:
     session: str
     created_at: float
     keep_session: bool = False
+    inputs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # agentsup start --set
 
     def to_json(self) -> dict[str, JSON]:
         return {
@@ -60,6 +62,7 @@ class RunMeta:
             "session": self.session,
             "created_at": self.created_at,
             "keep_session": self.keep_session,
+            "inputs": dict(self.inputs),
         }
 
 
@@ -94,6 +97,11 @@ class RunDir:
     @property
     def engine_log(self) -> Path:
         return self.path / "engine.log"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Drop a JSON file here (``{"name": ..., "data": ...}``) to raise an ``external`` event."""
+        return self.path / "inbox"
 
     @property
     def agents_dir(self) -> Path:
@@ -148,6 +156,7 @@ class RunDir:
                 session=str(raw["session"]),
                 created_at=float(raw["created_at"]),
                 keep_session=bool(raw.get("keep_session", False)),
+                inputs={str(k): str(v) for k, v in dict(raw.get("inputs") or {}).items()},
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise RunDirError(f"cannot read {self.meta_file}: {exc}") from exc
@@ -220,6 +229,7 @@ def create_run_dir(state_dir: Path, meta: RunMeta, plan_text: str, environ: Mapp
             json.dump(env, f)
         run.agents_dir.mkdir()
         run.panes_dir.mkdir()
+        run.inbox_dir.mkdir()
         tmp = run.meta_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta.to_json(), indent=2) + "\n")
         tmp.replace(run.meta_file)

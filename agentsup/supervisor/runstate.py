@@ -187,11 +187,7 @@ class RunState:
             case EventKind.AGENT_EXIT:
                 self._apply_exit(event)
             case EventKind.AGENT_ADDED:
-                name = event.data.get("name")
-                if isinstance(name, str):
-                    self._record(name)
-                else:
-                    self._anomaly(event, "agent.added without a name")
+                self._apply_added(event)
             case (
                 EventKind.ALERT
                 | EventKind.COMMAND
@@ -201,6 +197,13 @@ class RunState:
                 | EventKind.THROTTLE
             ):
                 pass
+
+    def _apply_added(self, event: Event) -> None:
+        name = event.data.get("name")
+        if isinstance(name, str):
+            self._record(name)
+        else:
+            self._anomaly(event, "agent.added without a name")
 
     def _apply_run(self, event: Event) -> None:
         data = event.data

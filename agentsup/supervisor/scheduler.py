@@ -125,23 +125,15 @@ class _Deps:
     """Dependency checks over one schedule() call, with each master's worker group computed once."""
 
     def __init__(self, plan: Plan, records: Mapping[str, AgentRecord]) -> None:
+        self.plan = plan
         self.records = records
-        self.children: dict[str, list[str]] = {}
-        for name, spec in plan.agents.items():
-            if spec.parent is not None:
-                self.children.setdefault(spec.parent, []).append(name)
-
-    def group(self, master: str) -> list[str]:
-        out, todo = [master], [master]
-        while todo:
-            kids = self.children.get(todo.pop(), [])
-            out.extend(kids)
-            todo.extend(kids)
-        return out
+        self.groups: dict[str, list[str]] = {}
 
     def status(self, dep: Dependency, states: Mapping[str, AgentState]) -> bool | str:
         if dep.workers:
-            return _group_status(dep, self.group(dep.agent), self.records, states)
+            if dep.agent not in self.groups:
+                self.groups[dep.agent] = self.plan.worker_group(dep.agent)
+            return _group_status(dep, self.groups[dep.agent], self.records, states)
         return _dep_status(dep, self.records.get(dep.agent), states.get(dep.agent, _S.PENDING))
 
 

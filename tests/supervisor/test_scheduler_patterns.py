@@ -15,9 +15,9 @@ from tests.supervisor.test_scheduler import Sim, starts
 S = AgentState
 
 
-def _with(plan: Plan, *, pools: dict[str, int] | None = None, **specs: AgentSpec) -> Plan:
+def _with(plan: Plan, specs: dict[str, AgentSpec], pools: dict[str, int] | None = None) -> Plan:
     agents = {**plan.agents, **specs}
-    run = dataclasses.replace(plan.run, pools=MappingProxyType(pools or {}))
+    run = dataclasses.replace(plan.run, pools=MappingProxyType(pools or dict(plan.run.pools)))
     return dataclasses.replace(plan, run=run, agents=MappingProxyType(agents))
 
 
@@ -27,7 +27,7 @@ def _pooled(plan: Plan, pool: str, *names: str) -> dict[str, AgentSpec]:
 
 def test_pool_caps_its_members_and_leaves_others_free() -> None:
     base = make_plan({"l1": [], "l2": [], "l3": [], "x1": [], "x2": []})
-    plan = _with(base, pools={"llm": 1}, **_pooled(base, "llm", "l1", "l2", "l3"))
+    plan = _with(base, _pooled(base, "llm", "l1", "l2", "l3"), pools={"llm": 1})
     sim = Sim(plan)
     assert starts(sim.step()) == ["l1", "x1", "x2"]
     assert sim.state("l2") is S.WAITING
@@ -37,7 +37,7 @@ def test_pool_caps_its_members_and_leaves_others_free() -> None:
 
 def test_pool_and_run_cap_both_hold() -> None:
     base = make_plan({"l1": [], "l2": [], "x1": [], "x2": []}, max_parallel=2)
-    plan = _with(base, pools={"llm": 2}, **_pooled(base, "llm", "l1", "l2"))
+    plan = _with(base, _pooled(base, "llm", "l1", "l2"), pools={"llm": 2})
     assert starts(Sim(plan).step()) == ["l1", "l2"]
 
 
@@ -52,12 +52,12 @@ def test_throttle_cap_lowers_the_run_cap() -> None:
 def _master_plan() -> Plan:
     base = make_plan({"master": [], "synth": []})
     synth = dataclasses.replace(base.agents["synth"], after=(Dependency("master", workers=True),))
-    return _with(base, synth=synth)
+    return _with(base, {"synth": synth})
 
 
 def _add_worker(sim: Sim, name: str, parent: str) -> None:
     spec = AgentSpec(name=name, cmd="true", parent=parent, worker="w")
-    sim.plan = _with(sim.plan, **{name: spec})
+    sim.plan = _with(sim.plan, {name: spec})
 
 
 def test_workers_dependency_waits_for_master_and_every_worker() -> None:
@@ -100,7 +100,7 @@ def test_workers_finished_accepts_failed_workers() -> None:
     synth = dataclasses.replace(
         sim.plan.agents["synth"], after=(Dependency("master", When.FINISHED, workers=True),)
     )
-    sim.plan = _with(sim.plan, synth=synth)
+    sim.plan = _with(sim.plan, {"synth": synth})
     sim.step()
     sim.finish("master")
     _add_worker(sim, "master/a", "master")

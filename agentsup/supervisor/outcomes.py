@@ -1,0 +1,159 @@
+"""The engine's verdicts: an exit (or a done rule) becomes success, a retry, a failure or a stop.
+
+Parts of the engine, split out by concern; they share its state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from agentsup.plan.model import DoneKind
+from agentsup.supervisor import messages as m
+from agentsup.supervisor.dynamic import subtask_events
+from agentsup.supervisor.events import JSON, EventKind, EventSpec
+from agentsup.supervisor.scheduler import retry_at
+from agentsup.supervisor.states import ACTIVE, AgentState, Source
+from agentsup.supervisor.subtasks import SubtaskError, load_subtasks
+
+S = AgentState
+
+if TYPE_CHECKING:
+    from agentsup.supervisor.engine import Engine
+
+
+async def on_exited(engine: Engine, msg: m.Exited) -> None:
+    key = (msg.agent, msg.attempt)
+    if key in engine._exited or msg.agent in engine._pending_exit:
+        return
+    rec = engine.state.agents[msg.agent]
+    if rec.state is S.STARTING:
+        return  # _on_spawned looks again once the pane is in the books
+    # Read the output to its end first, so alerts and a done pattern in the last lines count.
+    engine._pending_exit[msg.agent] = msg
+    engine._read_output(msg.agent, msg.attempt, final=True)
+
+
+async def conclude_exit(engine: Engine, msg: m.Exited) -> None:
+    agent = msg.agent
+    engine._exited.add((agent, msg.attempt))
+    engine._disarm(agent)
+    r = msg.record
+    code = r.code if r is not None else msg.dead_status
+    sig = r.signal if r is not None else None
+    exit_ev: EventSpec = (
+        EventKind.AGENT_EXIT,
+        agent,
+        msg.source,
+        {
+            "attempt": msg.attempt,
+            "code": code,
+            "signal": sig,
+            "started_at": r.started_at if r else None,
+            "ended_at": r.ended_at if r else engine.clock(),
+        },
+    )
+    rec = engine.state.agents[agent]
+    if rec.state not in ACTIVE:  # already decided (done file or pattern): the exit is just recorded
+        await engine.record([exit_ev])
+        return
+    source = Source(msg.source)
+    reason = engine._stop_reason.pop(agent, None)
+    spec = engine.plan.agents[agent]
+    if reason in ("user", "restart"):
+        await engine.transition(
+            agent,
+            S.STOPPED,
+            Source.USER,
+            before=[exit_ev],
+            exit_code=code,
+            signal=sig,
+            reason="stopped by the user",
+        )
+        if reason == "restart":
+            await engine.transition(agent, S.WAITING, Source.USER, reason="restarted by the user")
+        return
+    if reason is not None and reason.startswith("resource: "):
+        await fail(engine, agent, Source.ENGINE, reason, code=code, sig=sig, before=[exit_ev])
+        return
+    if reason == "timeout":
+        await fail(
+            engine,
+            agent,
+            Source.TIMEOUT,
+            f"timed out after {spec.timeout:g}s",
+            code=code,
+            sig=sig,
+            before=[exit_ev],
+        )
+        return
+    if code is None or code not in spec.success_exit_codes:
+        why = msg.problem or (f"killed by signal {sig}" if sig else f"exited with code {code}")
+        await fail(engine, agent, source, why, code=code, sig=sig, before=[exit_ev])
+    elif spec.done.kind is DoneKind.EXIT:
+        await succeed(engine, agent, source, before=[exit_ev], exit_code=code)
+    else:
+        what = "writing its done file" if spec.done.kind is DoneKind.FILE else f"printing {spec.done}"
+        why = f"exited with code {code} before {what}"
+        await fail(engine, agent, source, why, code=code, sig=sig, before=[exit_ev])
+
+
+async def succeed(
+    engine: Engine, agent: str, source: Source, before: Iterable[EventSpec] = (), **data: JSON
+) -> None:
+    """Record success; a master's subtasks file is read and its workers added in the same transaction."""
+    spec = engine.plan.agents[agent]
+    added: list[EventSpec] = []
+    if spec.spawns is not None:
+        path = engine.run.out_dir(agent) / spec.spawns
+        try:
+            subtasks = await engine.in_io(partial(load_subtasks, path, list(engine.plan.workers)))
+        except SubtaskError as exc:
+            await fail(engine, agent, Source.ENGINE, f"its subtasks file is invalid: {exc}", before=before)
+            return
+        added = subtask_events(agent, subtasks)
+    await engine.record([*before, engine._state_event(agent, S.SUCCEEDED, source, **data), *added])
+
+
+async def fail(
+    engine: Engine,
+    agent: str,
+    source: Source,
+    reason: str,
+    *,
+    code: int | None = None,
+    sig: int | None = None,
+    before: Iterable[EventSpec] = (),
+) -> None:
+    rec = engine.state.agents[agent]
+    spec = engine.plan.agents[agent]
+    at = None
+    if not (engine.state.halted or engine.state.stopping):
+        at = retry_at(spec, rec.attempts - rec.restart_base, engine.clock(), engine.rand())
+    if at is not None:
+        await engine.transition(
+            agent,
+            S.RETRYING,
+            source,
+            before=before,
+            reason=reason,
+            exit_code=code,
+            signal=sig,
+            retry_at=at,
+        )
+        return
+    final = S.LOST if source is Source.BACKEND and rec.state is not S.STARTING else S.FAILED
+    specs = [*before]
+    if rec.state is not final:
+        specs.append(engine._state_event(agent, final, source, reason=reason, exit_code=code, signal=sig))
+    if engine.plan.failure_policy(agent).value == "halt" and not engine.state.halted:
+        specs.append(
+            (
+                EventKind.RUN_HALTED,
+                agent,
+                Source.ENGINE.value,
+                {"agent": agent, "reason": f"{agent} {final.value}: {reason}"},
+            )
+        )
+    await engine.record(specs)
