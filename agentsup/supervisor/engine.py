@@ -25,8 +25,8 @@ from agentsup.agents import preset_for
 from agentsup.plan.model import AgentSpec, DoneKind, Plan
 from agentsup.plan.templates import TemplateError
 from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane
+from agentsup.supervisor import idle, monitoring, outcomes, reactions, sweep
 from agentsup.supervisor import messages as m
-from agentsup.supervisor import monitoring, outcomes, reactions, sweep
 from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, prepare_agent
 from agentsup.supervisor.commands import CommandError, execute, external_event
 from agentsup.supervisor.dynamic import (
@@ -107,6 +107,7 @@ class Engine:
         self._sampling = False
         self._over: dict[str, set[str]] = {}  # limits each agent is over now
         self._memory_short = False
+        self.last_output: dict[str, float] = {}  # agents with idle_after: when they last printed
         for ev in store.read(kinds=[EventKind.AGENT_ADDED, EventKind.HANDLER_FIRED, EventKind.THROTTLE]):
             self._learn(ev)
 
@@ -355,47 +356,48 @@ class Engine:
 
     # ---- messages -------------------------------------------------------------------------------
 
-    async def _handle(self, msg: m.Message) -> None:  # noqa: PLR0912
-        if isinstance(msg, m.Tick):
-            return
-        if isinstance(msg, m.Crashed):
-            raise msg.error
-        if isinstance(msg, m.Sampled):
-            await monitoring.on_sampled(self, msg)
-            return
-        if isinstance(msg, m.InboxFile):
-            await self._on_inbox(msg)
-            return
-        if isinstance(msg, m.Command):
-            await self._command(msg)
-            return
-        if isinstance(msg, m.Swept):
-            await sweep.reconcile(self, msg)
-            return
-        rec = self.state.agents.get(msg.agent)
-        if rec is None or msg.attempt != rec.attempts:
-            return  # a stale message about an earlier attempt
-        if isinstance(msg, m.Spawned):
-            await self._on_spawned(msg)
-        elif isinstance(msg, m.SpawnFailed):
-            if rec.state is S.STARTING:
+    async def _handle(self, msg: m.Message) -> None:
+        match msg:
+            case m.Tick():
+                pass
+            case m.Crashed():
+                raise msg.error
+            case m.IdleCheck():
+                await idle.check(self, msg)
+            case m.Sampled():
+                await monitoring.on_sampled(self, msg)
+            case m.InboxFile():
+                await self._on_inbox(msg)
+            case m.Command():
+                await self._command(msg)
+            case m.Swept():
+                await sweep.reconcile(self, msg)
+            case _:
+                rec = self.state.agents.get(msg.agent)
+                if rec is not None and msg.attempt == rec.attempts:  # else: about an earlier attempt
+                    await self._handle_agent(msg, rec.state)
+
+    async def _handle_agent(self, msg: m.AgentMessage, state: AgentState) -> None:
+        match msg:
+            case m.Spawned():
+                await self._on_spawned(msg)
+            case m.SpawnFailed() if state is S.STARTING:
                 await outcomes.fail(self, msg.agent, Source.BACKEND, f"could not start: {msg.error}")
-        elif isinstance(msg, m.Exited):
-            await outcomes.on_exited(self, msg)
-        elif isinstance(msg, m.DoneFileSeen):
-            spec = self.plan.agents[msg.agent]
-            if rec.state in ACTIVE - {S.STARTING} and spec.done.kind is DoneKind.FILE:
+            case m.Exited():
+                await outcomes.on_exited(self, msg)
+            case m.DoneFileSeen() if (
+                state in ACTIVE - {S.STARTING} and self.plan.agents[msg.agent].done.kind is DoneKind.FILE
+            ):
                 self._disarm(msg.agent)
                 await outcomes.succeed(self, msg.agent, Source.DONE_FILE, reason="done file written")
-        elif isinstance(msg, m.OutputGrew):
-            self._read_output(msg.agent, msg.attempt, final=False)
-        elif isinstance(msg, m.OutputRead):
-            await self._on_output(msg)
-        elif isinstance(msg, m.TimedOut):
-            if rec.state in ACTIVE:
+            case m.OutputGrew():
+                self._read_output(msg.agent, msg.attempt, final=False)
+            case m.OutputRead():
+                await self._on_output(msg)
+            case m.TimedOut() if state in ACTIVE:
                 self.stop_agent(msg.agent, "timeout")
-        elif isinstance(msg, m.StopDone):
-            sweep.sweep_now(self)
+            case m.StopDone():
+                sweep.sweep_now(self)
 
     async def _on_spawned(self, msg: m.Spawned) -> None:
         rec = self.state.agents[msg.agent]
@@ -416,6 +418,7 @@ class Engine:
             )
         if msg.agent in self._stop_reason:  # killed while it was starting
             self.stop_agent(msg.agent, self._stop_reason[msg.agent])
+        idle.arm(self, msg.agent, msg.attempt)
         # A quick agent may have exited before the window existed in our books: look now.
         self._check_files(msg.agent, msg.attempt)
 
@@ -475,6 +478,8 @@ class Engine:
             )
             for a in res.alerts
         ]
+        if res.grew:
+            await idle.heard(self, agent, msg.attempt)
         rec = self.state.agents[agent]
         if res.done_line is not None and rec.state in ACTIVE - {S.STARTING}:
             self._disarm(agent)

@@ -107,6 +107,16 @@ class Sampled:
 
 
 @dataclass(frozen=True)
+class IdleCheck:
+    """Look whether an agent has been silent since ``stamp`` (its last output time when scheduled)."""
+
+    agent: str
+    attempt: int
+    stamp: float
+    confirm: bool
+
+
+@dataclass(frozen=True)
 class Crashed:
     """A background task raised something no message covers: a bug, which stops the engine."""
 
@@ -131,6 +141,10 @@ Message = (
     | Command
     | InboxFile
     | Sampled
+    | IdleCheck
     | Crashed
     | Tick
 )
+
+AgentMessage = Exited | DoneFileSeen | OutputGrew | OutputRead | Spawned | SpawnFailed | TimedOut | StopDone
+"""Messages about one attempt of one agent (they carry ``agent`` and ``attempt``)."""

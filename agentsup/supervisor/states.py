@@ -34,6 +34,8 @@ class Source(StrEnum):
     USER = "user"
     BACKEND = "backend"  # the backend failed to spawn, or the reconcile sweep found the pane gone
     ENGINE = "engine"
+    SILENCE = "silence"  # no output for idle_after, seen twice
+    OUTPUT = "output"  # output resumed after silence
 
 
 ACTIVE: frozenset[AgentState] = frozenset(
