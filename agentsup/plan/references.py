@@ -11,7 +11,7 @@ from agentsup.plan import templates
 from agentsup.plan.locate import KeyPath
 from agentsup.plan.types import Report, did_you_mean, quote, unknown
 
-ROOTS = ("agents", "inputs", "task", "event", "run")
+ROOTS = ("agents", "inputs", "task", "event", "failure", "run")
 
 # How many keys follow each field: none (a leaf), exactly one, one or more, or any number.
 _LEAF, _ONE, _SOME, _ANY = 0, 1, 2, 3
@@ -35,7 +35,16 @@ EVENT_FIELDS = {
     "data": _SOME,
 }
 RUN_FIELDS = {"id": _LEAF, "name": _LEAF}
-_FIELDS = {"task": TASK_FIELDS, "event": EVENT_FIELDS, "run": RUN_FIELDS}
+# A recovery agent (on_failure = "spawn:TEMPLATE") is told what failed.
+FAILURE_FIELDS = {
+    "agent": _LEAF,
+    "attempt": _LEAF,
+    "exit_code": _LEAF,
+    "reason": _LEAF,
+    "output": _LEAF,
+    "log": _LEAF,
+}
+_FIELDS = {"task": TASK_FIELDS, "event": EVENT_FIELDS, "failure": FAILURE_FIELDS, "run": RUN_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,16 @@ def agent_scope(name: str, upstreams: Collection[str]) -> Scope:
 
 WORKER_SCOPE = Scope(agent=None, task=True, event=True)
 HANDLER_SCOPE = Scope(agent=None, event=True)
+
+
+def _out_of_scope(root: str, scope: Scope) -> str | None:
+    if root == "task" and not scope.task:
+        return "task is only known in [workers] templates"
+    if root == "event" and not scope.event:
+        return "event is only known in [workers] templates and [[on]] text and message"
+    if root == "failure" and not scope.task:
+        return "failure is only known in [workers] templates (a recovery agent's)"
+    return None
 
 
 class ReferenceChecker:
@@ -80,10 +99,8 @@ class ReferenceChecker:
             return self._agent(rest, scope)
         if root == "inputs":
             return self._input(rest)
-        if root == "task" and not scope.task:
-            return "task is only known in [workers] templates"
-        if root == "event" and not scope.event:
-            return "event is only known in [workers] templates and [[on]] text and message"
+        if (problem := _out_of_scope(root, scope)) is not None:
+            return problem
         fields = _FIELDS.get(root)
         if fields is None:
             return f"unknown name {quote(root)}: expected {_one_of(ROOTS)}{did_you_mean(root, ROOTS)}"

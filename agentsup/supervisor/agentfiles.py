@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,26 @@ def output_tail(log: Path | None, lines: int = TAIL_LINES) -> str:
         return ""
     text = strip_ansi(data).decode("utf-8", "replace").replace("\r\n", "\n")
     return "\n".join(text.rstrip("\n").split("\n")[-lines:])
+
+
+def settled_tail(log: Path | None, quiet: float = 0.05, limit: float = 1.0) -> str:
+    """``output_tail`` once the log has stopped growing for ``quiet`` seconds (at most ``limit``).
+
+    An exit record can land before tmux's pipe-pane has flushed the agent's last bytes into the log.
+    Blocking: call it off the event loop.
+    """
+    deadline = time.monotonic() + limit
+    size = -1
+    while log is not None and time.monotonic() < deadline:
+        try:
+            now = log.stat().st_size
+        except OSError:
+            break
+        if now == size:
+            break
+        size = now
+        time.sleep(quiet)
+    return output_tail(log)
 
 
 def upstream_json(up: UpstreamFacts) -> dict[str, JSON]:
@@ -173,5 +194,6 @@ __all__ = [
     "output_tail",
     "prepare_agent",
     "render_spec",
+    "settled_tail",
     "upstream_json",
 ]

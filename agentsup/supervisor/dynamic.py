@@ -58,6 +58,17 @@ def event_scope(ev: Event) -> dict[str, JSON]:
     }
 
 
+def recovery_event(agent: str, worker: str, failure: dict[str, JSON]) -> EventSpec:
+    """``agent.added`` for ``AGENT/fix``, the recovery agent of a failed agent, the failure in its context."""
+    name = f"{agent}/fix"
+    return (
+        EventKind.AGENT_ADDED,
+        name,
+        Source.ENGINE.value,
+        {"name": name, "worker": worker, "parent": agent, "after": [], "failure": failure, "recovers": agent},
+    )
+
+
 def spec_from_added(plan: Plan, data: Mapping[str, JSON]) -> AgentSpec:
     """The spec an ``agent.added`` event describes. KeyError when its template left the plan."""
     name, worker, parent, after = data["name"], data["worker"], data.get("parent"), data.get("after")
@@ -80,4 +91,4 @@ def spec_from_added(plan: Plan, data: Mapping[str, JSON]) -> AgentSpec:
 
 def scope_from_added(data: Mapping[str, JSON]) -> dict[str, JSON]:
     """The template scope a dynamic agent adds to its own: ``task`` or ``event``."""
-    return {k: data[k] for k in ("task", "event") if k in data}
+    return {k: data[k] for k in ("task", "event", "failure") if k in data}

@@ -99,7 +99,7 @@ class Engine:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._watch = FileWatch([run.panes_dir, run.inbox_dir], self._on_file)
         self.base_plan = plan
-        self._scopes: dict[str, dict[str, JSON]] = {}  # a dynamic agent's task / event
+        self.scopes: dict[str, dict[str, JSON]] = {}  # a dynamic agent's task / event
         self._fired: set[tuple[int, int]] = set()  # (handler index, trigger seq)
         self._unhandled: list[Event] = []  # logged, not yet offered to the handlers
         self._throttle: tuple[int, float | None] | None = None  # (cap, until)
@@ -121,7 +121,7 @@ class Engine:
             self.plan = dataclasses.replace(
                 self.plan, agents=MappingProxyType({**self.plan.agents, spec.name: spec})
             )
-            self._scopes[spec.name] = scope_from_added(d)
+            self.scopes[spec.name] = scope_from_added(d)
         elif ev.kind is EventKind.HANDLER_FIRED:
             handler, trigger = d.get("handler"), d.get("trigger")
             if isinstance(handler, int) and isinstance(trigger, int):
@@ -303,7 +303,7 @@ class Engine:
         extra: dict[str, JSON] = {
             "run": {"id": run.run_id, "name": self.plan.run.name},
             "inputs": dict(self.plan.inputs),
-            **self._scopes.get(agent, {}),
+            **self.scopes.get(agent, {}),
         }
         output_log = run.output_log(agent, attempt)
         self._tails[agent] = OutputTail(output_log, spec.alerts, spec.done.pattern)

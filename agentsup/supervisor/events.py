@@ -28,6 +28,7 @@ class EventKind(StrEnum):
     HANDLER_FIRED = "handler.fired"  # data: handler (its [[on]] index), trigger (the event's seq), do
     NOTIFY = "notify"  # a notify handler's message; data: message, handler
     THROTTLE = "throttle"  # data: max_parallel, until (null: for the rest of the run)
+    AGENT_RECOVERED = "agent.recovered"  # its recovery agent succeeded: retry it now; data: by
 
 
 EventSpec: TypeAlias = tuple[EventKind, str | None, str, dict[str, JSON]]

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from agentsup.plan.model import DoneKind
 from agentsup.supervisor import messages as m
-from agentsup.supervisor.dynamic import subtask_events
+from agentsup.supervisor.agentfiles import settled_tail
+from agentsup.supervisor.dynamic import recovery_event, subtask_events
 from agentsup.supervisor.events import JSON, EventKind, EventSpec
 from agentsup.supervisor.scheduler import retry_at
 from agentsup.supervisor.states import ACTIVE, AgentState, Source
@@ -114,6 +115,9 @@ async def succeed(
             return
         added = subtask_events(agent, subtasks)
     await engine.record([*before, engine._state_event(agent, S.SUCCEEDED, source, **data), *added])
+    if (fixed := _recovers(engine, agent)) is not None:
+        by: dict[str, JSON] = {"by": agent}
+        await engine.record([(EventKind.AGENT_RECOVERED, fixed, Source.ENGINE.value, by)])
 
 
 async def fail(
@@ -143,6 +147,8 @@ async def fail(
             retry_at=at,
         )
         return
+    if await _recover(engine, agent, source, reason, code, before=before):
+        return
     final = S.LOST if source is Source.BACKEND and rec.state is not S.STARTING else S.FAILED
     specs = [*before]
     if rec.state is not final:
@@ -157,3 +163,39 @@ async def fail(
             )
         )
     await engine.record(specs)
+    if final is S.FAILED and (patient := _recovers(engine, agent)) is not None:
+        await fail(engine, patient, Source.ENGINE, f"its recovery agent {agent} {final.value}: {reason}")
+
+
+def _recovers(engine: Engine, agent: str) -> str | None:
+    """The agent that ``agent`` is the recovery agent of, while that one still waits for it."""
+    failure = engine.scopes.get(agent, {}).get("failure")
+    patient = failure.get("agent") if isinstance(failure, dict) else None
+    if not isinstance(patient, str) or engine.state.agents[patient].awaiting != agent:
+        return None
+    return patient
+
+
+async def _recover(
+    engine: Engine, agent: str, source: Source, reason: str, code: int | None, *, before: Iterable[EventSpec]
+) -> bool:
+    """``on_failure = "spawn:T"``: instead of failing for good, wait for a recovery agent from template T,
+    given the failure (exit code, reason, last output lines), then try once more. Once per agent."""
+    spec, rec = engine.plan.agents[agent], engine.state.agents[agent]
+    fixer = f"{agent}/fix"
+    if spec.recovery is None or fixer in engine.state.agents or engine.state.halted or engine.state.stopping:
+        return False
+    log = engine.run.output_log(agent, rec.attempts) if rec.attempts else None
+    failure: dict[str, JSON] = {
+        "agent": agent,
+        "attempt": rec.attempts,
+        "exit_code": code,
+        "reason": reason,
+        "output": await engine.in_io(partial(settled_tail, log)),
+        "log": None if log is None else str(log),
+    }
+    waiting = engine._state_event(
+        agent, S.RETRYING, source, reason=f"{reason}; recovering with {fixer}", exit_code=code, awaiting=fixer
+    )
+    await engine.record([*before, waiting, recovery_event(agent, spec.recovery, failure)])
+    return True

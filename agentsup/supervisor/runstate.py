@@ -6,10 +6,11 @@ restarts and replays the log rebuilds exactly the state it had.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import MappingProxyType
+from typing import ClassVar
 
 from agentsup.supervisor.events import JSON, Event, EventKind
 from agentsup.supervisor.states import (
@@ -49,6 +50,7 @@ class AgentRecord:
     last_source: Source | None = None
     reason: str | None = None
     restart_base: int = 0  # attempts made before the last restart; the retry budget counts those after
+    awaiting: str | None = None  # while RETRYING: the recovery agent it waits for
 
     def status_json(self) -> dict[str, JSON]:
         return {
@@ -67,6 +69,7 @@ class AgentRecord:
             "pane_id": self.pane_id,
             "pid": self.pid,
             "restart_base": self.restart_base,
+            "awaiting": self.awaiting,
         }
 
 
@@ -169,34 +172,24 @@ class RunState:
             if event.seq <= self._last_seq:
                 return
             self._last_seq = event.seq
-        match event.kind:
-            case EventKind.RUN_STARTED | EventKind.RUN_HALTED | EventKind.RUN_STOPPING:
-                self._apply_run(event)
-            case EventKind.RUN_FINISHED:
-                state = event.data.get("state")
-                if isinstance(state, str) and state in _OUTCOME_VALUES:
-                    self._finished = RunOutcome(state)
-                else:
-                    self._anomaly(event, f"unknown run outcome {state!r}")
-            case EventKind.AGENT_STATE:
-                self._apply_state(event)
-            case EventKind.AGENT_SPAWN:
-                self._apply_spawn(event)
-            case EventKind.AGENT_SPAWNED:
-                self._apply_spawned(event)
-            case EventKind.AGENT_EXIT:
-                self._apply_exit(event)
-            case EventKind.AGENT_ADDED:
-                self._apply_added(event)
-            case (
-                EventKind.ALERT
-                | EventKind.COMMAND
-                | EventKind.EXTERNAL
-                | EventKind.HANDLER_FIRED
-                | EventKind.NOTIFY
-                | EventKind.THROTTLE
-            ):
-                pass
+        fold = self._FOLDS.get(event.kind)
+        if fold is not None:  # the other kinds (alerts, commands, handler firings…) change no state
+            fold(self, event)
+
+    def _apply_finished(self, event: Event) -> None:
+        state = event.data.get("state")
+        if isinstance(state, str) and state in _OUTCOME_VALUES:
+            self._finished = RunOutcome(state)
+        else:
+            self._anomaly(event, f"unknown run outcome {state!r}")
+
+    def _apply_recovered(self, event: Event) -> None:
+        """Its recovery agent succeeded: the agent is due for its next attempt now."""
+        rec = self._agents.get(event.agent or "")
+        if rec is None:
+            self._anomaly(event, "agent.recovered for an unknown agent")
+            return
+        self._agents[rec.name] = replace(rec, awaiting=None, retry_at=event.ts)
 
     def _apply_added(self, event: Event) -> None:
         name = event.data.get("name")
@@ -270,6 +263,7 @@ class RunState:
             last_source=source,
             reason=_str(data.get("reason")),
             restart_base=rec.attempts if restarted else rec.restart_base,
+            awaiting=_str(data.get("awaiting")) if target is AgentState.RETRYING else None,
         )
 
     def _apply_spawn(self, event: Event) -> None:
@@ -377,6 +371,19 @@ class RunState:
             rec = _record_from_json(obj)
             run._agents[rec.name] = rec
         return run
+
+    _FOLDS: ClassVar[dict[EventKind, Callable[[RunState, Event], None]]] = {
+        EventKind.RUN_STARTED: _apply_run,
+        EventKind.RUN_HALTED: _apply_run,
+        EventKind.RUN_STOPPING: _apply_run,
+        EventKind.RUN_FINISHED: _apply_finished,
+        EventKind.AGENT_STATE: _apply_state,
+        EventKind.AGENT_SPAWN: _apply_spawn,
+        EventKind.AGENT_SPAWNED: _apply_spawned,
+        EventKind.AGENT_EXIT: _apply_exit,
+        EventKind.AGENT_ADDED: _apply_added,
+        EventKind.AGENT_RECOVERED: _apply_recovered,
+    }
 
 
 def _record_from_json(obj: JSON) -> AgentRecord:

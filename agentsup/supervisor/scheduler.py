@@ -161,9 +161,10 @@ def _cascade_skips(plan: Plan, deps: _Deps, states: dict[str, AgentState]) -> li
 
 def _ready(spec: AgentSpec, deps: _Deps, states: Mapping[str, AgentState], now: float) -> bool:
     """Whether ``spec``'s agent may start now: all dependencies met, or its retry is due."""
-    state, due = states[spec.name], deps.records[spec.name].retry_at
+    rec = deps.records[spec.name]
+    state, due = states[spec.name], rec.retry_at
     if state is _S.RETRYING:
-        return due is None or due <= now
+        return rec.awaiting is None and (due is None or due <= now)
     return state in (_S.PENDING, _S.WAITING) and all(deps.status(d, states) is True for d in spec.after)
 
 

@@ -65,7 +65,8 @@ TRANSITIONS: Mapping[AgentState, frozenset[AgentState]] = MappingProxyType(
         _S.NEEDS_INPUT: frozenset(
             {_S.RUNNING, _S.IDLE, _S.SUCCEEDED, _S.RETRYING, _S.FAILED, _S.STOPPED, _S.LOST}
         ),
-        _S.RETRYING: frozenset({_S.STARTING, _S.SKIPPED, _S.STOPPED}),
+        # RETRYING -> FAILED: the recovery agent it waited for failed.
+        _S.RETRYING: frozenset({_S.STARTING, _S.FAILED, _S.SKIPPED, _S.STOPPED}),
         _S.LOST: frozenset({_S.RETRYING}) | _RESTARTABLE,
         _S.SUCCEEDED: _RESTARTABLE,
         _S.FAILED: _RESTARTABLE,

@@ -43,3 +43,63 @@ def test_silence_makes_an_agent_idle_and_output_brings_it_back(agentsup: Agentsu
     assert idle_at.ts - running_at.ts >= 0.4  # never before idle_after
     notes = [e.data["message"] for e in events if e.kind is EventKind.NOTIFY]
     assert notes == ["quiet went quiet"]
+
+
+FAKE = Path(__file__).resolve().parent.parent / "fakeagents"
+
+RECOVERY = """
+[run]
+on_failure = "continue"
+
+[agents.migrate]
+argv = ["{fake}/flaky.sh", "2", "{tmp}/migrate.count"]
+on_failure = "spawn:fixer"
+
+[agents.report]
+after = ["migrate"]
+cmd = "echo migrated"
+
+[agents.doomed]
+cmd = "echo 'disk on fire'; exit 7"
+on_failure = "spawn:bad_fixer"
+
+[workers.fixer]
+cmd = '''
+echo fixing {{{{ failure.agent }}}}: {{{{ failure.reason }}}} / {{{{ failure.output }}}} \\
+  > "$AGENTSUP_OUT/fix.txt"
+'''
+
+[workers.bad_fixer]
+cmd = "exit 1"
+"""
+
+
+def test_a_recovery_agent_runs_on_failure_and_the_agent_is_retried(
+    agentsup: Agentsup, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(RECOVERY.format(fake=FAKE, tmp=tmp_path))
+    r = agentsup.run("start", str(plan), "--no-tui", "--run-id", "rec", check=False)
+    assert r.returncode == 1  # doomed stays failed
+    by = {a["name"]: a for a in agentsup.status_json("rec")["agents"]}
+    assert (by["migrate"]["state"], by["migrate"]["attempts"]) == ("succeeded", 2)
+    assert by["migrate/fix"]["state"] == "succeeded"
+    assert by["report"]["state"] == "succeeded"
+    assert (by["doomed"]["state"], by["doomed"]["attempts"]) == ("failed", 1)
+    assert by["doomed/fix"]["state"] == "failed"
+    assert "its recovery agent doomed/fix failed" in by["doomed"]["reason"]
+
+    fix = (agentsup.run_dir("rec") / "agents/migrate~fix/out/fix.txt").read_text()
+    assert fix == "fixing migrate: exited with code 3 / flaky: attempt 1 fails\n"
+
+    events = agentsup.events("rec")
+    seq = {
+        (e.agent, e.kind.value, e.data.get("to")): e.seq
+        for e in events
+        if e.agent in ("migrate", "migrate/fix")
+    }
+    waiting = seq[("migrate", "agent.state", "retrying")]
+    fixed = seq[("migrate/fix", "agent.state", "succeeded")]
+    recovered = seq[("migrate", "agent.recovered", None)]
+    second = [e.seq for e in events if e.agent == "migrate" and e.kind is EventKind.AGENT_SPAWN][1]
+    assert waiting < fixed < recovered < second  # the retry waits for the fixer

@@ -800,7 +800,7 @@ CASES: list[tuple[str, str, list[str]]] = [
             'plan.toml:7: agents.report.prompt: {{ agents.report.output }}: agent "report" cannot read '
             "its own results",
             'plan.toml:7: agents.report.prompt: {{ agnets.x }}: unknown name "agnets": expected agents, '
-            'inputs, task, event or run — did you mean "agents"?',
+            'inputs, task, event, failure or run — did you mean "agents"?',
             "plan.toml:7: agents.report.prompt: {{ agents }}: name an agent and a field, e.g. "
             "{{ agents.NAME.output }}",
             'plan.toml:8: agents.c: set only one of "cmd" and "argv", not both',

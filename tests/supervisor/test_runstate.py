@@ -63,19 +63,19 @@ EXPECTED_STATUS: dict[str, JSON] = {
             "name": "a", "state": "succeeded", "exit_code": 0, "attempts": 1,
             "started_at": 1004.5, "ended_at": 1005.75, "signal": None, "reason": None,
             "source": "exit_file", "retry_at": None, "ever_ran": True,
-            "window_id": "@1", "pane_id": "%1", "pid": 100, "restart_base": 0,
+            "window_id": "@1", "pane_id": "%1", "pid": 100, "restart_base": 0, "awaiting": None,
         },
         {
             "name": "b", "state": "failed", "exit_code": 137, "attempts": 2,
             "started_at": 1016.5, "ended_at": 1018.5, "signal": 9, "reason": "killed by signal 9",
             "source": "exit_file", "retry_at": None, "ever_ran": True,
-            "window_id": "@3", "pane_id": "%3", "pid": 300, "restart_base": 0,
+            "window_id": "@3", "pane_id": "%3", "pid": 300, "restart_base": 0, "awaiting": None,
         },
         {
             "name": "c", "state": "skipped", "exit_code": None, "attempts": 0,
             "started_at": None, "ended_at": None, "signal": None, "reason": "run halted: b failed",
             "source": "scheduler", "retry_at": None, "ever_ran": False,
-            "window_id": None, "pane_id": None, "pid": None, "restart_base": 0,
+            "window_id": None, "pane_id": None, "pid": None, "restart_base": 0, "awaiting": None,
         },
     ],
 }  # fmt: skip
@@ -87,7 +87,8 @@ def test_fold_realistic_run() -> None:
     assert run.status_json("r1") == EXPECTED_STATUS
     assert list(agent_rows(run)[0]) == [
         "name", "state", "exit_code", "attempts", "started_at", "ended_at",
-        "signal", "reason", "source", "retry_at", "ever_ran", "window_id", "pane_id", "pid", "restart_base",
+        "signal", "reason", "source", "retry_at", "ever_ran", "window_id", "pane_id", "pid",
+        "restart_base", "awaiting",
     ]  # fmt: skip
     assert run.halted
     assert run.halted_by == "b"

@@ -22,7 +22,7 @@ EXPECTED: dict[str, set[str]] = {
     "running": {"idle", "needs_input", "succeeded", "retrying", "failed", "stopped", "lost"},
     "idle": {"running", "needs_input", "succeeded", "retrying", "failed", "stopped", "lost"},
     "needs_input": {"running", "idle", "succeeded", "retrying", "failed", "stopped", "lost"},
-    "retrying": {"starting", "skipped", "stopped"},
+    "retrying": {"starting", "failed", "skipped", "stopped"},  # failed: its recovery agent failed
     "lost": {"retrying", "waiting", "stopped"},
     "succeeded": {"waiting", "stopped"},
     "failed": {"waiting", "stopped"},
