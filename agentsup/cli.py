@@ -311,18 +311,37 @@ def status(ctx: Ctx, run_id: str | None, as_json: bool) -> None:
     """Show where RUN stands (the newest run when omitted). Works when the engine is down."""
     run = _run(ctx, run_id)
     state = _state(run)
+    usage = _usage(run) if state.run_state() == "running" else {}
     if as_json:
-        click.echo(json.dumps(state.status_json(run.run_id)))
+        out = state.status_json(run.run_id)
+        for agent in out["agents"] if isinstance(out["agents"], list) else []:
+            if isinstance(agent, dict) and isinstance(name := agent.get("name"), str) and name in usage:
+                agent.update(usage[name])
+        click.echo(json.dumps(out))
         return
     click.echo(f"run {run.run_id}: {state.run_state()}")
-    click.echo(f"  {'AGENT':<24} {'STATE':<12} {'ATTEMPTS':>8} {'EXIT':>5}  {'DURATION':>8}  REASON")
+    header = f"{'AGENT':<24} {'STATE':<12} {'ATTEMPTS':>8} {'EXIT':>5} {'DURATION':>8} {'CPU%':>5} {'RSS':>7}"
+    click.echo(f"  {header}  REASON")
     for rec in state.agents.values():
         dur = ""
         if rec.started_at is not None and rec.ended_at is not None:
             dur = f"{rec.ended_at - rec.started_at:.1f}s"
         code = "" if rec.exit_code is None else str(rec.exit_code)
-        reason = rec.reason or ""
-        click.echo(f"  {rec.name:<24} {rec.state.value:<12} {rec.attempts:>8} {code:>5}  {dur:>8}  {reason}")
+        use = usage.get(rec.name, {})
+        cpu_v, rss_v = use.get("cpu_percent"), use.get("rss")
+        cpu = f"{cpu_v:.0f}" if isinstance(cpu_v, int | float) else ""
+        rss = f"{rss_v / 1e6:.0f}MB" if isinstance(rss_v, int | float) else ""
+        row = f"{rec.name:<24} {rec.state.value:<12} {rec.attempts:>8} {code:>5} {dur:>8} {cpu:>5} {rss:>7}"
+        click.echo(f"  {row}  {rec.reason or ''}")
+
+
+def _usage(run: RunDir) -> dict[str, dict[str, JSON]]:
+    """The engine's last resource sample (``usage.json``): agent -> cpu_percent, rss, processes."""
+    try:
+        raw = json.loads((run.path / "usage.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, dict)} if isinstance(raw, dict) else {}
 
 
 @main.command()

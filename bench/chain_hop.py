@@ -11,40 +11,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import queue
 import secrets
-import shlex
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import psutil
-from watchdog.events import (
-    FileCreatedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
+from common import (
+    Arrivals,
+    BenchError,
+    bench_env,
+    floor_script,
+    floor_session,
+    kill_server,
+    number,
+    percentile,
+    read_exit_file,
+    run_plan,
+    scratch,
+    watching,
 )
-from watchdog.observers import Observer
 
 AGENT_TIMEOUT = 30.0
 RUN_TIMEOUT_PER_AGENT = 5.0
-SESSION_END_TIMEOUT = 15.0
-
-
-class BenchError(Exception):
-    """A case did not run to completion; the message says what went wrong."""
 
 
 @dataclass(frozen=True)
@@ -83,74 +76,16 @@ class Pooled:
         self.spawn += result.split.spawn
 
 
-def _percentile(values: Sequence[float], pct: float) -> float:
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    rank = pct / 100 * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def _summary(values: Sequence[float]) -> dict[str, float]:
     return {
         "median_ms": statistics.median(values) * 1000,
-        "p90_ms": _percentile(values, 90) * 1000,
+        "p90_ms": percentile(values, 90) * 1000,
         "max_ms": max(values) * 1000,
     }
 
 
 def _hops(started: Sequence[float], ended: Sequence[float]) -> list[float]:
     return [started[i + 1] - ended[i] for i in range(len(started) - 1)]
-
-
-@contextmanager
-def _scratch(prefix: str) -> Iterator[Path]:
-    # Short paths: the run's control socket must fit in an AF_UNIX address.
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _bench_env(tmp: Path) -> dict[str, str]:
-    """The environment both cases run in: HOME, SHELL and tmux's socket directory pinned under ``tmp``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-    (tmp / "home").mkdir()
-    env["HOME"] = str(tmp / "home")
-    env["SHELL"] = "/bin/sh"
-    # tmux leaves its socket file behind after kill-server; here it goes away with the temp dir.
-    env["TMUX_TMPDIR"] = str(tmp)
-    return env
-
-
-def _kill_server(tmux: str, socket: str, env: Mapping[str, str]) -> None:
-    # Exit status 1 when the server is already gone, which is the usual case for agentsup.
-    subprocess.run([tmux, "-L", socket, "kill-server"], env=dict(env), capture_output=True, check=False)
-
-
-def _await_session_gone(tmux: str, socket: str, session: str, env: Mapping[str, str]) -> None:
-    deadline = time.monotonic() + SESSION_END_TIMEOUT
-    has_session = [tmux, "-L", socket, "has-session", "-t", f"={session}"]
-    while time.monotonic() < deadline:
-        if subprocess.run(has_session, env=dict(env), capture_output=True, check=False).returncode:
-            return
-        time.sleep(0.02)
-
-
-def _session_pids(tmux: str, socket: str, session: str, env: Mapping[str, str]) -> list[int]:
-    argv = [tmux, "-L", socket, "list-panes", "-s", "-t", f"={session}", "-F", "#{pane_pid}"]
-    proc = subprocess.run(argv, env=dict(env), capture_output=True, text=True, check=False)
-    return [int(line) for line in proc.stdout.split() if line.isdigit()]
-
-
-def _await_gone(pids: Sequence[int]) -> None:
-    deadline = time.monotonic() + SESSION_END_TIMEOUT
-    while pids and time.monotonic() < deadline:
-        pids = [pid for pid in pids if psutil.pid_exists(pid)]
-        time.sleep(0.02)
 
 
 # ---- agentsup ---------------------------------------------------------------------------------------
@@ -166,54 +101,11 @@ def _plan(n: int) -> str:
     return "\n".join(lines)
 
 
-def _read_events(db: Path) -> list[tuple[float, str, str | None, dict[str, object]]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = conn.execute("SELECT ts, kind, agent, data FROM events ORDER BY seq").fetchall()
-    finally:
-        conn.close()
-    return [(float(ts), str(kind), agent, json.loads(data)) for ts, kind, agent, data in rows]
-
-
 def run_agentsup(n: int, tmux: str) -> CaseResult:
-    agentsup = Path(sys.executable).with_name("agentsup")
-    if not agentsup.exists():
-        raise BenchError(f"no agentsup console script next to {sys.executable}; pip install -e . first")
     socket = f"agentsup-bench-{secrets.token_hex(4)}"
     run_id = f"chainhop-{secrets.token_hex(3)}"
-    with _scratch("asb-") as tmp:
-        env = _bench_env(tmp)
-        env["AGENTSUP_TMUX_SOCKET"] = socket
-        env["AGENTSUP_STATE_DIR"] = str(tmp / "state")
-        plan = tmp / "plan.toml"
-        plan.write_text(_plan(n))
-        t0 = time.monotonic()
-        try:
-            proc = subprocess.run(
-                [str(agentsup), "start", str(plan), "--no-tui", "--run-id", run_id],
-                env=env,
-                cwd=tmp,
-                capture_output=True,
-                text=True,
-                timeout=10 + RUN_TIMEOUT_PER_AGENT * n,
-                check=False,
-            )
-            # `start` returns once the run is finished, while the engine still closes the agents' windows;
-            # the session ends with the engine.
-            _await_session_gone(tmux, socket, run_id, env)
-            wall = time.monotonic() - t0
-        except subprocess.TimeoutExpired as exc:
-            raise BenchError(f"agentsup start did not finish within {exc.timeout:.0f}s") from exc
-        finally:
-            engine = _session_pids(tmux, socket, run_id, env)
-            _kill_server(tmux, socket, env)
-            # A dying engine may still call tmux or write its run directory: let it go before the rmtree.
-            _await_gone(engine)
-        if proc.returncode != 0:
-            raise BenchError(
-                f"agentsup start exited {proc.returncode}\n--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}"
-            )
-        events = _read_events(tmp / "state" / "runs" / run_id / "events.db")
+    run = run_plan(_plan(n), run_id, socket, tmux, timeout=10 + RUN_TIMEOUT_PER_AGENT * n)
+    wall, events = run.gone, run.events
     exits: dict[str, tuple[float, dict[str, object]]] = {}
     spawns: dict[str, float] = {}
     for ts, kind, agent, data in events:
@@ -227,8 +119,8 @@ def run_agentsup(n: int, tmux: str) -> CaseResult:
     missing = [a for a in names if a not in exits or a not in spawns]
     if missing:
         raise BenchError(f"agentsup: no agent.spawn/agent.exit event for {', '.join(missing[:5])}")
-    started = [_float(exits[a][1], "started_at", a) for a in names]
-    ended = [_float(exits[a][1], "ended_at", a) for a in names]
+    started = [number(exits[a][1], "started_at", a) for a in names]
+    ended = [number(exits[a][1], "ended_at", a) for a in names]
     detected = [exits[a][0] for a in names]
     spawn_ts = [spawns[a] for a in names]
     split = Split(
@@ -239,80 +131,37 @@ def run_agentsup(n: int, tmux: str) -> CaseResult:
     return CaseResult(_hops(started, ended), ended[-1] - started[0], split, wall)
 
 
-def _float(data: Mapping[str, object], key: str, agent: str) -> float:
-    value = data.get(key)
-    if not isinstance(value, int | float):
-        raise BenchError(f"agentsup: agent.exit of {agent} has no numeric {key}: {data!r}")
-    return float(value)
-
-
 # ---- floor ------------------------------------------------------------------------------------------
-
-
-class _Arrivals(FileSystemEventHandler):
-    """Queues (path, time seen) for every path an inotify event in the watched directory names."""
-
-    def __init__(self) -> None:
-        self.seen: queue.Queue[tuple[str, float]] = queue.Queue()
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        now = time.time()
-        for path in (event.src_path, getattr(event, "dest_path", "")):
-            if path:
-                self.seen.put((str(path), now))
-
-
-def _floor_script(exit_file: Path) -> str:
-    """What agentsup's wrapper does, minimally: start time, run, end time, exit file written atomically."""
-    tmp, final = shlex.quote(f"{exit_file}.tmp"), shlex.quote(str(exit_file))
-    return (
-        "s=$(date +%s.%N); true; e=$(date +%s.%N); "
-        f'printf "%s %s\\n" "$s" "$e" > {tmp} && mv -f -- {tmp} {final}'
-    )
 
 
 def run_floor(n: int, tmux: str) -> CaseResult:
     socket = f"agentsup-bench-floor-{secrets.token_hex(4)}"
     session = "floor"
-    with _scratch("asf-") as tmp:
+    with scratch("asf-") as tmp:
         panes = tmp / "panes"
         panes.mkdir()
-        env = _bench_env(tmp)
-        arrivals = _Arrivals()
-        observer = Observer()
-        # The engine's inotify mask: writes and renames, no opens or closes.
-        wanted = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent]
-        observer.schedule(arrivals, str(panes), recursive=False, event_filter=wanted)
-        observer.start()
-        t0 = time.monotonic()
-        try:
-            # The first window stands in for agentsup's engine window and keeps the session alive.
-            subprocess.run(
-                [tmux, "-L", socket, "new-session", "-d", "-s", session, "--", "sleep", "86400"],
-                env=env,
-                check=True,
-            )
-            new_window = [tmux, "-L", socket, "new-window", "-d", "-t", f"={session}:", "--"]
-            started: list[float] = []
-            ended: list[float] = []
-            begun: list[float] = []
-            seen: list[float] = []
-            for i in range(n):
-                exit_file = panes / f"a{i}.exit"
-                argv = [*new_window, "/bin/sh", "-c", _floor_script(exit_file)]
-                begun.append(time.time())
-                subprocess.run(argv, env=env, check=True)
-                seen.append(_await(arrivals, str(exit_file)))
-                first, last = exit_file.read_text().split()
-                started.append(float(first))
-                ended.append(float(last))
-        finally:
-            wall = time.monotonic() - t0
-            # watchdog logs an error when stop() races a pending inotify read; the race is harmless.
-            logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
-            observer.stop()
-            observer.join()
-            _kill_server(tmux, socket, env)
+        env = bench_env(tmp)
+        with watching(panes) as arrivals:
+            t0 = time.monotonic()
+            try:
+                floor_session(tmux, socket, session, env)
+                new_window = [tmux, "-L", socket, "new-window", "-d", "-t", f"={session}:", "--"]
+                started: list[float] = []
+                ended: list[float] = []
+                begun: list[float] = []
+                seen: list[float] = []
+                for i in range(n):
+                    exit_file = panes / f"a{i}.exit"
+                    argv = [*new_window, "/bin/sh", "-c", floor_script(exit_file)]
+                    begun.append(time.time())
+                    subprocess.run(argv, env=env, check=True)
+                    seen.append(_await(arrivals, str(exit_file)))
+                    first, last = read_exit_file(exit_file)
+                    started.append(first)
+                    ended.append(last)
+            finally:
+                wall = time.monotonic() - t0
+                kill_server(tmux, socket, env)
     split = Split(
         detect=[seen[i] - ended[i] for i in range(n - 1)],
         schedule=[begun[i + 1] - seen[i] for i in range(n - 1)],
@@ -321,7 +170,7 @@ def run_floor(n: int, tmux: str) -> CaseResult:
     return CaseResult(_hops(started, ended), ended[-1] - started[0], split, wall)
 
 
-def _await(arrivals: _Arrivals, path: str) -> float:
+def _await(arrivals: Arrivals, path: str) -> float:
     deadline = time.monotonic() + AGENT_TIMEOUT
     while (left := deadline - time.monotonic()) > 0:
         try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentsup.plan.model import AgentSpec
-from agentsup.plan.templates import Quoting, TemplateError, render, render_argv
+from agentsup.plan.templates import Quoting, TemplateError, references, render, render_argv
 from agentsup.supervisor.events import JSON
 from agentsup.supervisor.output import strip_ansi
 from agentsup.supervisor.rundir import RunDir, agent_fs_name
@@ -98,6 +98,20 @@ def upstream_json(up: UpstreamFacts) -> dict[str, JSON]:
         "meta": _json_object(up.out_dir / "meta.json"),
         "result": _json_object(up.out_dir / "result.json"),
     }
+
+
+def named_agents(*templates: str | None) -> list[str]:
+    """The agents ``{{ agents.NAME… }}`` placeholders in ``templates`` name, in order of appearance."""
+    names: list[str] = []
+    for template in templates:
+        if template is None:
+            continue
+        try:
+            paths = references(template)
+        except TemplateError:
+            continue  # the loader reported it
+        names += [p[1] for p in paths if len(p) > 1 and p[0] == "agents" and p[1] not in names]
+    return names
 
 
 def agent_environment(run: RunDir, agent: str, attempt: int) -> dict[str, str]:
@@ -191,6 +205,7 @@ __all__ = [
     "TemplateError",
     "UpstreamFacts",
     "agent_environment",
+    "named_agents",
     "output_tail",
     "prepare_agent",
     "render_spec",

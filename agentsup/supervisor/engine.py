@@ -27,14 +27,14 @@ from agentsup.plan.templates import TemplateError
 from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane
 from agentsup.supervisor import idle, monitoring, outcomes, reactions, sweep
 from agentsup.supervisor import messages as m
-from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, prepare_agent
+from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, named_agents, prepare_agent
 from agentsup.supervisor.commands import CommandError, execute, external_event
 from agentsup.supervisor.dynamic import (
     scope_from_added,
     spec_from_added,
 )
 from agentsup.supervisor.events import JSON, Event, EventKind, EventSpec
-from agentsup.supervisor.fswatch import FileWatch
+from agentsup.supervisor.fswatch import COMPLETE_FILES, WRITES, FileWatch
 from agentsup.supervisor.output import OutputTail
 from agentsup.supervisor.resources import ResourceSampler
 from agentsup.supervisor.rundir import RunDir, RunMeta
@@ -97,7 +97,8 @@ class Engine:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._subscribers: set[asyncio.Queue[Event | None]] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._watch = FileWatch([run.panes_dir, run.inbox_dir], self._on_file)
+        self._watch = FileWatch([(run.panes_dir, WRITES), (run.inbox_dir, COMPLETE_FILES)], self._on_file)
+        self._inbox_taken: set[str] = set()  # inbox files read, not yet removed
         self.base_plan = plan
         self.scopes: dict[str, dict[str, JSON]] = {}  # a dynamic agent's task / event
         self._fired: set[tuple[int, int]] = set()  # (handler index, trigger seq)
@@ -219,6 +220,8 @@ class Engine:
                 ]
             )
         self._watch.start()
+        for path in await self.in_io(lambda: sorted(self.run.inbox_dir.glob("*.json"))):
+            self._take_inbox(path)
         sweeper = asyncio.create_task(self._sweep_loop())
         if on_ready is not None:
             on_ready()
@@ -347,12 +350,14 @@ class Engine:
         return UpstreamFacts(name, rec.state.value, rec.exit_code, duration, self.run.out_dir(name), log)
 
     def _upstream_names(self, spec: AgentSpec) -> list[str]:
-        """Its ``after`` agents, with a master's whole worker group for ``m.workers``."""
+        """Its ``after`` agents (a master's whole worker group for ``m.workers``), then any other agent its
+        templates name (a [workers] template may name any agent)."""
         names: list[str] = []
         for dep in spec.after:
             group = self.plan.worker_group(dep.agent) if dep.workers else [dep.agent]
             names += [n for n in group if n not in names and n in self.state.agents]
-        return names
+        named = named_agents(spec.cmd, spec.prompt, *(spec.argv or ()))
+        return names + [n for n in named if n not in names and n in self.state.agents]
 
     # ---- messages -------------------------------------------------------------------------------
 
@@ -366,6 +371,8 @@ class Engine:
                 await idle.check(self, msg)
             case m.Sampled():
                 await monitoring.on_sampled(self, msg)
+            case m.InboxSeen():
+                self._take_inbox(msg.path)
             case m.InboxFile():
                 await self._on_inbox(msg)
             case m.Command():
@@ -441,13 +448,21 @@ class Engine:
 
         self._background(look, post_all)
 
+    def _take_inbox(self, path: Path) -> None:
+        """Read a dropped event file once, however many inotify events announce it."""
+        if str(path) in self._inbox_taken:
+            return
+        self._inbox_taken.add(str(path))
+        self._background(partial(sweep.inbox_message, path), lambda msg: msg)
+
     async def _on_inbox(self, msg: m.InboxFile) -> None:
         """Log the dropped event, then remove its file (a crash in between re-reads it on resume)."""
         if msg.problem is not None:
             log.warning("%s", msg.problem)
-        else:
+        elif msg.path.exists():
             await self.record([external_event(msg.name, msg.data, "inbox")])
         await self.in_io(partial(msg.path.unlink, missing_ok=True))
+        self._inbox_taken.discard(str(msg.path))
 
     def _disarm(self, agent: str) -> None:
         if (t := self._timers.pop(agent, None)) is not None:
@@ -499,7 +514,7 @@ class Engine:
         hit = self._paths.get(path)
         if hit is None:
             if Path(path).parent == self.run.inbox_dir and path.endswith(".json"):
-                self.post(sweep.inbox_message(Path(path)))
+                self.post(m.InboxSeen(Path(path)))
             return
         agent, attempt, what = hit
         if what == "out":
@@ -518,7 +533,8 @@ class Engine:
         return Pane(rec.window_id, rec.pane_id, rec.pid, False, None, self.run.run_id, agent, rec.attempts)
 
     def stop_agent(self, agent: str, reason: str) -> None:
-        self._stop_reason[agent] = reason
+        """Stop an agent's process group; the first reason given decides what its exit means."""
+        self._stop_reason.setdefault(agent, reason)
         pane = self.pane_of(agent)
         if pane is None or self.state.agents[agent].state is S.STARTING:
             return  # _on_spawned stops it once the pane exists

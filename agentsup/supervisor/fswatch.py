@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from watchdog.events import (
+    FileClosedEvent,
     FileCreatedEvent,
     FileModifiedEvent,
     FileMovedEvent,
@@ -16,15 +17,18 @@ from watchdog.observers import Observer
 
 # Only writes matter. Opens and reads must stay out of the inotify mask: the engine reads the files it
 # watches, and seeing its own reads would feed back into more reads.
-_WANTED: list[type[FileSystemEvent]] = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent]
+WRITES: list[type[FileSystemEvent]] = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent]
+# Whole files only: closed after writing, or renamed into place (a file seen on creation may be empty).
+COMPLETE_FILES: list[type[FileSystemEvent]] = [FileClosedEvent, FileMovedEvent]
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, notify: Callable[[str], None]) -> None:
+    def __init__(self, notify: Callable[[str], None], wanted: list[type[FileSystemEvent]]) -> None:
         self._notify = notify
+        self._wanted = tuple(wanted)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or type(event) not in _WANTED:
+        if event.is_directory or type(event) not in self._wanted:
             return
         # A rename (the wrapper's atomic exit.json) reports the new name as dest_path.
         path = event.dest_path or event.src_path
@@ -39,12 +43,14 @@ class FileWatch:
     sweep covers.
     """
 
-    def __init__(self, roots: Sequence[Path], notify: Callable[[str], None]) -> None:
+    def __init__(
+        self, roots: Sequence[tuple[Path, list[type[FileSystemEvent]]]], notify: Callable[[str], None]
+    ) -> None:
         self._observer = Observer()
         self._observer.daemon = True
-        handler = _Handler(notify)
-        for root in roots:
-            self._observer.schedule(handler, str(root), recursive=False, event_filter=_WANTED)
+        for root, wanted in roots:
+            handler = _Handler(notify, wanted)
+            self._observer.schedule(handler, str(root), recursive=False, event_filter=wanted)
 
     def start(self) -> None:
         self._observer.start()

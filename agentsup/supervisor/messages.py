@@ -78,6 +78,7 @@ class Swept:
     panes: tuple[Pane, ...]
     exits: Mapping[tuple[str, int], Exited]
     done_files: frozenset[tuple[str, int]]
+    checked: frozenset[tuple[str, int]]  # the (agent, attempt) pairs whose files this sweep read
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,13 @@ class Command:
 
     request: Mapping[str, JSON]
     reply: asyncio.Future[dict[str, JSON]]
+
+
+@dataclass(frozen=True)
+class InboxSeen:
+    """inotify saw a file complete in the inbox (it may say so more than once)."""
+
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,7 @@ Message = (
     | StopDone
     | Swept
     | Command
+    | InboxSeen
     | InboxFile
     | Sampled
     | IdleCheck

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from agentsup.plan.model import ActionKind, Handler
 from agentsup.plan.templates import Quoting, TemplateError, render
-from agentsup.supervisor.agentfiles import lookup_in
+from agentsup.supervisor.agentfiles import lookup_in, named_agents, upstream_json
 from agentsup.supervisor.commands import CommandError, execute
 from agentsup.supervisor.dynamic import event_scope, spawn_event
 from agentsup.supervisor.events import JSON, Event, EventKind, EventSpec
@@ -44,10 +44,17 @@ async def fire(engine: Engine, handler: Handler, ev: Event) -> None:
         Source.ENGINE.value,
         {"handler": handler.index, "trigger": ev.seq, "do": handler.do.value},
     )
+    facts = [
+        engine._upstream_facts(n)
+        for n in named_agents(handler.text, handler.message)
+        if n in engine.state.agents
+    ]
+    upstreams: dict[str, JSON] = await engine.in_io(lambda: {f.name: upstream_json(f) for f in facts})
     scope: dict[str, JSON] = {
         "event": event_scope(ev),
         "run": {"id": engine.run.run_id, "name": engine.plan.run.name},
         "inputs": dict(engine.plan.inputs),
+        "upstreams": upstreams,
     }
     try:
         text = None if handler.text is None else render(handler.text, lookup_in(scope), Quoting.NONE)

@@ -52,16 +52,19 @@ def sweep_now(engine: Engine) -> None:
                 exits[(agent, attempt)] = exited
             if run.done_file(agent, attempt).exists():
                 done.add((agent, attempt))
-        return m.Swept(panes, exits, frozenset(done))
+        return m.Swept(panes, exits, frozenset(done), frozenset(active))
 
     engine._background(sweep, lambda msg: msg)
 
 
 async def reconcile(engine: Engine, sweep: m.Swept) -> None:
+    """Judge only the attempts this sweep looked at, and only if they are still running: a sweep may run
+    late on a busy pool, and an agent that was starting when it began had its files left unread."""
     by_key = {(p.agent, p.attempt): p for p in sweep.panes}
-    for agent, rec in list(engine.state.agents.items()):
-        key = (agent, rec.attempts)
-        if rec.state not in ACTIVE - {S.STARTING}:
+    for agent, attempt in sorted(sweep.checked):
+        rec = engine.state.agents.get(agent)
+        key = (agent, attempt)
+        if rec is None or rec.attempts != attempt or rec.state not in ACTIVE - {S.STARTING}:
             continue
         engine._read_output(agent, rec.attempts, final=False)
         if key in sweep.done_files:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agentsup.supervisor.events import EventKind
-from tests.e2e.harness import Agentsup
+from tests.e2e.harness import Agentsup, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tmux]
 
@@ -103,3 +103,51 @@ def test_a_recovery_agent_runs_on_failure_and_the_agent_is_retried(
     recovered = seq[("migrate", "agent.recovered", None)]
     second = [e.seq for e in events if e.agent == "migrate" and e.kind is EventKind.AGENT_SPAWN][1]
     assert waiting < fixed < recovered < second  # the retry waits for the fixer
+
+
+HOG = """
+[agents.hog]
+max_rss = "20MB"
+kill_over_rss = "60MB"
+cmd = '''python3 -c "
+import time
+grow = []
+for _ in range(400):
+    grow.append(bytearray(1_000_000))
+    time.sleep(0.05)
+time.sleep(60)
+"'''
+
+[agents.idler]
+cmd = "sleep 600"
+
+[[on]]
+event = "resource"
+severity = "critical"
+do = "stop"
+"""
+
+
+def test_resource_limits_alert_then_stop_a_runaway_agent(agentsup: Agentsup, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(HOG)
+    agentsup.run("start", str(plan), "--detach", "--run-id", "hog")
+
+    def usage_shown() -> bool:
+        by = {a["name"]: a for a in agentsup.status_json("hog")["agents"]}
+        return isinstance(by["idler"].get("rss"), int) and by["idler"]["rss"] > 0
+
+    wait_until(usage_shown, timeout=30, message="status never showed the agents' RSS")
+    wait_until(lambda: agentsup.status_json("hog")["state"] != "running", timeout=60)
+    by = {a["name"]: a for a in agentsup.status_json("hog")["agents"]}
+    assert by["hog"]["state"] == "failed"
+    assert by["hog"]["reason"].startswith("resource: RSS ")
+    assert "over kill_over_rss 60 MB" in by["hog"]["reason"]
+    assert by["idler"]["state"] == "stopped"  # the critical resource alert's handler stopped the run
+    alerts = [
+        (e.data["rule"], e.data["severity"])
+        for e in agentsup.events("hog")
+        if e.kind is EventKind.ALERT and e.agent == "hog"
+    ]
+    assert alerts[0] == ("rss", "warning")
+    assert ("kill_rss", "critical") in alerts
