@@ -227,6 +227,7 @@ def _state_line(ev: Event) -> str | None:
 
 
 def _follow_run(run: RunDir) -> int:
+    printed = 0
     try:
         with ControlClient(run.control_socket) as client:
             _, stream = client.subscribe(after=0)
@@ -234,6 +235,7 @@ def _follow_run(run: RunDir) -> int:
                 for item in stream:
                     if isinstance(item, str):
                         return _report_outcome(run, item)
+                    printed = item.seq
                     if (line := _state_line(item)) is not None:
                         click.echo(line)
             except KeyboardInterrupt:
@@ -241,9 +243,15 @@ def _follow_run(run: RunDir) -> int:
                     f"\nagentsup: the run goes on in tmux; `agentsup stop {run.run_id}` stops it", err=True
                 )
                 return 130
-    except ControlError as exc:
-        fail(f"lost the engine of run {run.run_id}: {exc}; see {run.engine_log}", EXIT_FAILED)
-    return _report_outcome(run, "")
+    except ControlError:
+        pass  # a quick run can end before we connect: the event log has the rest
+    outcome = ""
+    for ev in _events(run):
+        if ev.seq > printed and (line := _state_line(ev)) is not None:
+            click.echo(line)
+        if ev.kind is EventKind.RUN_FINISHED:
+            outcome = str(ev.data.get("state") or "")
+    return _report_outcome(run, outcome)
 
 
 def _report_outcome(run: RunDir, outcome: str) -> int:

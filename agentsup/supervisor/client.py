@@ -38,10 +38,16 @@ class ControlClient:
         self.close()
 
     def _send(self, obj: Mapping[str, JSON]) -> None:
-        self._sock.sendall(json.dumps(obj).encode() + b"\n")
+        try:
+            self._sock.sendall(json.dumps(obj).encode() + b"\n")
+        except OSError as exc:
+            raise ControlError(f"the engine closed the connection: {exc.strerror or exc}") from exc
 
     def _read(self) -> dict[str, JSON] | None:
-        line = self._file.readline()
+        try:
+            line = self._file.readline()
+        except OSError as exc:
+            raise ControlError(f"the engine closed the connection: {exc.strerror or exc}") from exc
         if not line:
             return None
         obj = json.loads(line)
