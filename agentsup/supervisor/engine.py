@@ -36,7 +36,7 @@ from agentsup.supervisor.dynamic import (
 from agentsup.supervisor.events import JSON, Event, EventKind, EventSpec
 from agentsup.supervisor.fswatch import COMPLETE_FILES, WRITES, FileWatch
 from agentsup.supervisor.output import OutputTail
-from agentsup.supervisor.resources import ResourceSampler
+from agentsup.supervisor.resources import ResourceSampler, available_memory
 from agentsup.supervisor.rundir import RunDir, RunMeta
 from agentsup.supervisor.runstate import RunState
 from agentsup.supervisor.scheduler import Decision, Hold, RunOutcome, Skip, Start, schedule
@@ -220,6 +220,11 @@ class Engine:
                 ]
             )
         self._watch.start()
+        # Admission applies to the very first agents too.
+        if self.plan.run.min_free_memory is not None and (
+            held := monitoring.admission(self, await self.in_io(available_memory))
+        ):
+            await self.record(held)
         for path in await self.in_io(lambda: sorted(self.run.inbox_dir.glob("*.json"))):
             self._take_inbox(path)
         sweeper = asyncio.create_task(self._sweep_loop())
@@ -548,6 +553,8 @@ class Engine:
             await asyncio.sleep(self.options.sweep_interval)
             if any(r.state in ACTIVE for r in self.state.agents.values()):
                 sweep.sweep_now(self)
+                monitoring.sample_now(self)
+            elif self._memory_short:  # nothing runs, agents wait for memory: keep looking
                 monitoring.sample_now(self)
 
     # ---- control commands -----------------------------------------------------------------------

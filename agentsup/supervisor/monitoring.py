@@ -57,22 +57,28 @@ async def on_sampled(engine: Engine, msg: m.Sampled) -> None:
             specs.append((EventKind.ALERT, agent, Source.ENGINE.value, data))
             if c.kill:
                 engine.stop_agent(agent, f"resource: {c.line}")
-    floor = engine.plan.run.min_free_memory
-    short = floor is not None and msg.available < floor
-    if short != engine._memory_short:
-        engine._memory_short = short
-        line = "memory available again: admitting agents"
-        if short and floor is not None:
-            line = f"available memory {msg.available / 1e6:.0f} MB under min_free_memory "
-            line += f"{floor / 1e6:.0f} MB: holding new agents"
-        data = {
-            "severity": "warning" if short else "info",
-            "rule": "min_free_memory",
-            "line": line,
-            "resource": True,
-            "value": msg.available,
-            "limit": floor,
-        }
-        specs.append((EventKind.ALERT, None, Source.ENGINE.value, data))
+    specs += admission(engine, msg.available)
     if specs:
         await engine.record(specs)
+
+
+def admission(engine: Engine, available: int) -> list[EventSpec]:
+    """Hold new agents while available memory is under ``[run] min_free_memory``; log each change."""
+    floor = engine.plan.run.min_free_memory
+    short = floor is not None and available < floor
+    if short == engine._memory_short:
+        return []
+    engine._memory_short = short
+    line = "memory available again: admitting agents"
+    if short and floor is not None:
+        line = f"available memory {available / 1e6:.0f} MB under min_free_memory {floor / 1e6:.0f} MB: "
+        line += "holding new agents"
+    data: dict[str, JSON] = {
+        "severity": "warning" if short else "info",
+        "rule": "min_free_memory",
+        "line": line,
+        "resource": True,
+        "value": available,
+        "limit": floor,
+    }
+    return [(EventKind.ALERT, None, Source.ENGINE.value, data)]
