@@ -147,3 +147,34 @@ def test_admission_holds_agents_while_memory_is_short(agentsup: Agentsup, tmp_pa
     agentsup.run("stop", "held")
     wait_until(lambda: agentsup.status_json("held")["state"] == "stopped")
     assert agentsup.status_json("held")["agents"][0]["attempts"] == 0
+
+
+WAITING_WORKER = """
+[agents.lead]
+spawns = "subtasks.json"
+cmd = '''echo '[{"id": "w1", "worker": "waiter"}]' > "$AGENTSUP_OUT/subtasks.json"'''
+
+[workers.waiter]
+cmd = 'read line; echo "attempt $AGENTSUP_ATTEMPT got $line"'
+
+[agents.keeper]
+cmd = "sleep 300"
+"""
+
+
+def test_a_dynamic_worker_can_be_sent_to_killed_and_restarted(agentsup: Agentsup, tmp_path: Path) -> None:
+    assert _start(agentsup, tmp_path, WAITING_WORKER, "dyn", "--detach") == 0
+
+    def state() -> str:
+        by = {a["name"]: a for a in agentsup.status_json("dyn")["agents"]}
+        return str(by["lead/w1"]["state"]) if "lead/w1" in by else "absent"
+
+    wait_until(lambda: state() == "running")
+    agentsup.run("kill", "dyn", "lead/w1")
+    wait_until(lambda: state() == "stopped")
+    agentsup.run("restart", "dyn", "lead/w1")
+    wait_until(lambda: state() == "running")
+    agentsup.run("send", "dyn", "lead/w1", "hello")
+    wait_until(lambda: state() == "succeeded")
+    assert agentsup.logs("dyn", "lead/w1").split("\n")[-2:] == ["attempt 2 got hello", ""]  # after the echo
+    agentsup.run("stop", "dyn")
