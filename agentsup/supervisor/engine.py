@@ -306,7 +306,8 @@ class Engine:
             attempt=attempt,
         )
         run = self.run
-        env = {**self.environ, **agent_environment(run, agent, attempt)}
+        env = agent_environment(run, agent, attempt)
+        caller = self.environ
         upstreams = [self._upstream_facts(name) for name in self._upstream_names(spec)]
         extra: dict[str, JSON] = {
             "run": {"id": run.run_id, "name": self.plan.run.name},
@@ -333,7 +334,7 @@ class Engine:
                     attempt=attempt,
                     argv=launch.argv,
                     cwd=spec.cwd or workdir,
-                    env=launch.env,
+                    env={**caller, **launch.env},  # the caller's, then the plan's, then AGENTSUP_*
                     script=run.script(agent, attempt),
                     exit_file=run.exit_file(agent, attempt),
                     output_log=output_log,

@@ -65,7 +65,10 @@ async def fire(engine: Engine, handler: Handler, ev: Event) -> None:
         return
     do, target = handler.do, handler.target or ev.agent
     if do is ActionKind.SPAWN and handler.worker is not None:
-        await engine.record([fired, spawn_event(f"{handler.worker}-{ev.seq}", handler.worker, ev)])
+        name = f"{handler.worker}-{ev.seq}"
+        if name in engine.state.agents:  # a declared agent, or another handler's spawn for this event
+            name = f"{name}-on{handler.index}"
+        await engine.record([fired, spawn_event(name, handler.worker, ev)])
     elif do is ActionKind.NOTIFY:
         note: dict[str, JSON] = {"message": message, "handler": handler.index}
         await engine.record([fired, (EventKind.NOTIFY, ev.agent, Source.ENGINE.value, note)])

@@ -178,3 +178,33 @@ def test_a_dynamic_worker_can_be_sent_to_killed_and_restarted(agentsup: Agentsup
     wait_until(lambda: state() == "succeeded")
     assert agentsup.logs("dyn", "lead/w1").split("\n")[-2:] == ["attempt 2 got hello", ""]  # after the echo
     agentsup.run("stop", "dyn")
+
+
+TWO_SPAWNS = """
+[agents.done]
+cmd = "true"
+
+[workers.echo]
+cmd = "echo spawned by {{ event.agent }}"
+
+[[on]]
+event = "agent.completed"
+agent = "done"
+do = "spawn"
+worker = "echo"
+
+[[on]]
+event = "agent.completed"
+agent = "done"
+do = "spawn"
+worker = "echo"
+"""
+
+
+def test_two_handlers_spawning_for_one_event_get_distinct_agents(agentsup: Agentsup, tmp_path: Path) -> None:
+    assert _start(agentsup, tmp_path, TWO_SPAWNS, "two", "--no-tui") == 0
+    names = sorted(a["name"] for a in agentsup.status_json("two")["agents"])
+    assert len(names) == 3
+    assert names[0] == "done"
+    assert names[1].startswith("echo-")
+    assert names[2] == f"{names[1]}-on1"

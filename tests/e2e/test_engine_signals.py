@@ -151,3 +151,19 @@ def test_resource_limits_alert_then_stop_a_runaway_agent(agentsup: Agentsup, tmp
     ]
     assert alerts[0] == ("rss", "warning")
     assert ("kill_rss", "critical") in alerts
+
+
+ENV = """
+[agents.show]
+env = { FOO = "from the plan", AGENTSUP_AGENT = "not allowed" }
+cmd = 'echo "FOO=$FOO BAR=$BAR AGENT=$AGENTSUP_AGENT" > "$AGENTSUP_OUT/env.txt"'
+"""
+
+
+def test_environment_order_caller_then_plan_then_agentsup(agentsup: Agentsup, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(ENV)
+    agentsup.env.update(FOO="from the caller", BAR="caller only")
+    agentsup.run("start", str(plan), "--no-tui", "--run-id", "env")
+    got = (agentsup.run_dir("env") / "agents/show/out/env.txt").read_text()
+    assert got == "FOO=from the plan BAR=caller only AGENT=show\n"
