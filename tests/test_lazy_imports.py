@@ -1,0 +1,15 @@
+"""The CLI and the engine never import Textual: its import alone costs 0.2-0.4 s (issue 4)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("module", ["agentsup.cli", "agentsup.supervisor.process"])
+def test_module_does_not_import_textual(module: str) -> None:
+    code = f"import sys, {module}; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
