@@ -385,7 +385,10 @@ def events(ctx: Ctx, run_id: str, as_json: bool, follow: bool) -> None:
                     show(item)
                     last = item.seq
     except ControlError:
-        return  # the engine is not running: the log above is all there is
+        pass  # the engine is gone, maybe since we read the log: print what it wrote meanwhile
+    for ev in _events(run):
+        if ev.seq > last:
+            show(ev)
 
 
 def _log_path(run: RunDir, agent: str, attempt: int | None) -> Path:
@@ -434,6 +437,34 @@ def _tail(path: Path, follow: bool, alive: object) -> Iterator[bytes]:
         if not follow or not (callable(alive) and alive()):
             return
         time.sleep(0.2)
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@click.pass_obj
+def tui(ctx: Ctx, run_id: str | None) -> None:
+    """Open the dashboard on RUN (the newest run when omitted). q leaves; the run goes on."""
+    run = _run(ctx, run_id)
+    meta = run.read_meta()
+    backend = TmuxBackend(meta.tmux_socket)
+
+    def attach_argv(agent: str | None) -> list[str]:
+        """The argv attaching to ``agent``'s window, or to the session when it has none (never raises)."""
+        window = None
+        try:
+            store = EventStore.open_readonly(run.events_db)
+            try:
+                rec = RunState.fold([], store.iter_all()).agents.get(agent or "")
+            finally:
+                store.close()
+            window = None if rec is None else rec.window_id
+        except StoreError:
+            window = None
+        return backend.attach_command(meta.session, window, os.environ.get("TMUX"))
+
+    from agentsup.tui.app import Dashboard  # noqa: PLC0415 -- Textual costs 0.2-0.4 s to import: only here
+
+    Dashboard(run, attach=attach_argv).run()
 
 
 @main.command()

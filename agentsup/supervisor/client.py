@@ -27,6 +27,13 @@ class ControlClient:
         self._file = self._sock.makefile("rb")
         self._next_id = 0
 
+    def interrupt(self) -> None:
+        """Wake a thread blocked reading from this client (``close`` alone does not, on Linux)."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            return  # already closed or never connected: nothing is blocked on it
+
     def close(self) -> None:
         self._file.close()
         self._sock.close()

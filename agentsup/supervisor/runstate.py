@@ -408,4 +408,5 @@ def _record_from_json(obj: JSON) -> AgentRecord:
         last_source=None if source is None else Source(source),
         reason=_str(obj.get("reason")),
         restart_base=_int(obj.get("restart_base")) or 0,
+        awaiting=_str(obj.get("awaiting")),
     )

@@ -329,3 +329,14 @@ def test_user_restart_sets_restart_base() -> None:
     a = run.agent("a")
     assert (a.state, a.attempts, a.restart_base, a.reason) == (S.STARTING, 3, 2, None)
     assert RunState.from_snapshot(run.snapshot()).agent("a") == a
+
+
+def test_a_snapshot_keeps_an_agent_awaiting_its_recovery_agent() -> None:
+    log = EventLog()
+    log.add(K.AGENT_SPAWN, "a", Source.SCHEDULER, attempt=1)
+    log.state("a", S.PENDING, S.STARTING, 1)
+    log.state("a", S.STARTING, S.RUNNING, 1, Source.BACKEND)
+    log.state("a", S.RUNNING, S.RETRYING, 1, Source.EXIT_FILE, awaiting="a/fix")
+    run = RunState.fold(["a"], log.events)
+    assert run.agent("a").awaiting == "a/fix"
+    assert RunState.from_snapshot(run.snapshot()).agent("a").awaiting == "a/fix"
