@@ -140,8 +140,8 @@ def start(
 ) -> None:
     """Start a run of PLAN_FILE in its own tmux session.
 
-    The run belongs to tmux, not to this terminal: closing it never stops the run. Until the dashboard
-    exists, start without a flag behaves as --no-tui.
+    The run belongs to tmux, not to this terminal: closing it never stops the run. Without a flag, start
+    opens the dashboard when it runs in a terminal, and behaves as --no-tui otherwise (pipes, CI).
     """
     if no_tui and detach:
         fail("--no-tui and --detach exclude each other")
@@ -181,6 +181,10 @@ def start(
     _wait_for_engine(run, backend, rid)
     if detach:
         click.echo(rid)
+        return
+    if not no_tui and sys.stdin.isatty() and sys.stdout.isatty():
+        _dashboard(run)
+        click.echo(f"agentsup: run {rid} goes on in tmux; `agentsup tui {rid}` comes back to it")
         return
     sys.exit(_follow_run(run))
 
@@ -444,7 +448,10 @@ def _tail(path: Path, follow: bool, alive: object) -> Iterator[bytes]:
 @click.pass_obj
 def tui(ctx: Ctx, run_id: str | None) -> None:
     """Open the dashboard on RUN (the newest run when omitted). q leaves; the run goes on."""
-    run = _run(ctx, run_id)
+    _dashboard(_run(ctx, run_id))
+
+
+def _dashboard(run: RunDir) -> None:
     meta = run.read_meta()
     backend = TmuxBackend(meta.tmux_socket)
 
