@@ -28,7 +28,7 @@ from agentsup.supervisor.runstate import AgentRecord
 from agentsup.supervisor.states import ACTIVE
 from agentsup.tui.feed import RunFeed, RunView
 from agentsup.tui.modals import ConfirmScreen, SendScreen
-from agentsup.tui.present import COLUMNS, event_line, header_text, row_cells, table_order
+from agentsup.tui.present import COLUMNS, event_line, header_text, row_cells, table_order, toast_for
 from agentsup.tui.tail import MAX_LINES, OutputTail
 
 REDRAW_INTERVAL = 0.2  # at most five redraws a second, however fast events arrive
@@ -80,6 +80,7 @@ class Dashboard(App[None]):
         self.run_dir = run
         self._attach_argv = attach
         self._clock = clock
+        self._opened_at = clock()  # events older than this are history: no toasts for them
         self._feed = RunFeed(run, lambda: self.post_message(self.FeedChanged()), retry=retry)
         self._tail = OutputTail(lambda: self.post_message(self.OutputArrived()))
         self.view: RunView | None = None
@@ -141,6 +142,10 @@ class Dashboard(App[None]):
         if view.new_events:
             lines = Text("\n").join(event_line(ev) for ev in view.new_events)
             self._events.write(lines)
+            for ev in view.new_events:
+                toast = toast_for(ev) if ev.ts >= self._opened_at else None  # no toasts for history
+                if toast is not None:
+                    self.notify(toast[0], severity=toast[1], timeout=8)
         self._follow_selected()
 
     def _tick(self) -> None:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from rich.text import Text
+from textual.notifications import SeverityLevel
 
 from agentsup.supervisor.events import JSON, Event, EventKind
 from agentsup.supervisor.runstate import AgentRecord
@@ -199,6 +200,18 @@ _DETAILS: Mapping[EventKind, Callable[[Mapping[str, JSON]], Text]] = {
     EventKind.NOTIFY: _field("message", "bold"),
     EventKind.AGENT_ADDED: _field("name"),
 }
+
+
+def toast_for(ev: Event) -> tuple[str, SeverityLevel] | None:
+    """The (message, severity) of a toast an event deserves: failures, critical alerts, questions."""
+    d = ev.data
+    if ev.kind is EventKind.AGENT_STATE and d.get("to") in ("failed", "lost"):
+        return f"{ev.agent} {d.get('to')}: {d.get('reason') or 'no reason given'}", "error"
+    if ev.kind is EventKind.AGENT_STATE and d.get("to") == "needs_input":
+        return f"{ev.agent} needs input: {d.get('reason') or ''}".rstrip(": "), "warning"
+    if ev.kind is EventKind.ALERT and d.get("severity") == "critical":
+        return f"{ev.agent or 'run'}: {d.get('line')}", "error"
+    return None
 
 
 def event_line(ev: Event, local_time: bool = True) -> Text:
