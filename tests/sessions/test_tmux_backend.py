@@ -50,6 +50,17 @@ def group_members(pgid: int) -> list[psutil.Process]:
     return members
 
 
+def names(procs: list[psutil.Process]) -> set[str]:
+    """The names of those still alive (the wrapper's short-lived helpers may be gone already)."""
+    out = set()
+    for proc in procs:
+        try:
+            out.add(proc.name())
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
 def test_exit_file_records_code_and_times(tmux_env: TmuxEnv) -> None:
     backend = tmux_env.start_session()
     before = time.time()
@@ -70,7 +81,7 @@ def test_signal_recorded_when_agent_killed(tmux_env: TmuxEnv) -> None:
     backend = tmux_env.start_session()
     launch = tmux_env.launch("sleeper", ["sleep", "1000"])
     pane = backend.spawn(DEFAULT_SESSION, launch)
-    wait_until(lambda: "sleep" in {p.name() for p in group_members(pane.pid)}, message="agent running")
+    wait_until(lambda: "sleep" in names(group_members(pane.pid)), message="agent running")
 
     started = time.monotonic()
     backend.stop(pane, grace=5.0)
@@ -368,7 +379,7 @@ def test_killing_the_window_kills_the_agent(tmux_env: TmuxEnv, how: str) -> None
     backend = tmux_env.start_session()
     pane = backend.spawn(DEFAULT_SESSION, tmux_env.launch("victim", ["sleep", "100"]))
     members = wait_until(
-        lambda: (m := group_members(pane.pid)) and "sleep" in {p.name() for p in m} and m,
+        lambda: (m := group_members(pane.pid)) and "sleep" in names(m) and m,
         message="agent running",
     )
 
