@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.harness import Agentsup, isolated_agentsup
 from tests.tmuxenv import TmuxEnv, isolated_tmux
 
 
@@ -24,3 +25,10 @@ def tmux_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TmuxEn
     """A real tmux server on a socket of its own, killed after the test."""
     with isolated_tmux(tmp_path, monkeypatch) as env:
         yield env
+
+
+@pytest.fixture
+def agentsup(tmp_path: Path) -> Iterator[Agentsup]:
+    """The installed agentsup command on a tmux server and state directory of this test's own."""
+    with isolated_agentsup(tmp_path) as tool:
+        yield tool

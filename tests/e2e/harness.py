@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +107,23 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(message or f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+@contextmanager
+def isolated_agentsup(root: Path, state_name: str = "state") -> Iterator[Agentsup]:
+    """The installed agentsup on a tmux server and state directory of its own under ``root``.
+
+    On exit the server is killed, and every engine of its runs must be gone with it (an engine is the
+    command of its tmux window).
+    """
+    socket = f"agentsup-test-{uuid.uuid4().hex[:12]}"
+    home = root / "home"
+    home.mkdir()
+    state = root / state_name
+    env = isolated_env(home, state, socket)
+    tool = Agentsup(env, state, socket)
+    try:
+        yield tool
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], env=env, capture_output=True, check=False)
+        wait_until(lambda: not tool.engine_pids(), timeout=15, message="an engine outlived its tmux server")

@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import socket
 import stat
-import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,7 @@ import pytest
 from agentsup.supervisor.client import ControlClient, ControlError
 from agentsup.supervisor.control import MAX_REQUEST
 from agentsup.supervisor.events import Event, EventKind
-from tests.e2e.harness import Agentsup, isolated_env
+from tests.e2e.harness import Agentsup, isolated_agentsup
 from tests.tmuxenv import wait_until
 
 pytestmark = [pytest.mark.tmux, pytest.mark.e2e]
@@ -46,22 +43,6 @@ TIMEOUT = 20.0
 INITIAL = {"reader": "running", "holder": "running", "later": "pending"}
 
 
-@contextmanager
-def _isolated_agentsup(root: Path) -> Iterator[Agentsup]:
-    """An isolated tmux server and state directory under ``root``; the server is killed on exit."""
-    socket_name = f"agentsup-test-{uuid.uuid4().hex[:12]}"
-    home = root / "home"
-    home.mkdir()
-    state = root / "s"  # short: the control socket path must stay under 108 bytes
-    env = isolated_env(home, state, socket_name)
-    tool = Agentsup(env, state, socket_name)
-    try:
-        yield tool
-    finally:
-        subprocess.run(["tmux", "-L", socket_name, "kill-server"], env=env, capture_output=True, check=False)
-        wait_until(lambda: not tool.engine_pids(), timeout=15, message="the engine to exit with its server")
-
-
 def _start(agentsup: Agentsup, root: Path) -> Path:
     """Start run ``c1`` and wait until reader and holder run and later is pending; its control socket."""
     plan = root / "plan.toml"
@@ -73,7 +54,7 @@ def _start(agentsup: Agentsup, root: Path) -> Path:
 
 @pytest.fixture
 def agentsup(tmp_path: Path) -> Iterator[Agentsup]:
-    with _isolated_agentsup(tmp_path) as tool:
+    with isolated_agentsup(tmp_path, state_name="s") as tool:  # short: socket paths stay under 108 bytes
         yield tool
 
 
@@ -87,7 +68,7 @@ def run(agentsup: Agentsup, tmp_path: Path) -> Path:
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Agentsup, Path]]:
     """One run for the tests that only ask and get refused: none of them may change its state."""
     root = tmp_path_factory.mktemp("shared")
-    with _isolated_agentsup(root) as tool:
+    with isolated_agentsup(root, state_name="s") as tool:
         yield tool, _start(tool, root)
 
 
