@@ -283,19 +283,27 @@ def _run(ctx: Ctx, run_id: str | None) -> RunDir:
         fail(str(exc))
 
 
-def _events(run: RunDir) -> list[Event]:
-    try:
-        store = EventStore.open_readonly(run.events_db)
-    except StoreError as exc:
-        fail(str(exc), EXIT_FAILED)
+def _read_events(run: RunDir) -> list[Event]:
+    """The run's whole event log; raises StoreError."""
+    store = EventStore.open_readonly(run.events_db)
     try:
         return list(store.iter_all())
     finally:
         store.close()
 
 
+def _events(run: RunDir) -> list[Event]:
+    try:
+        return _read_events(run)
+    except StoreError as exc:
+        fail(str(exc), EXIT_FAILED)
+
+
 def _state(run: RunDir) -> RunState:
-    events = _events(run)
+    return _fold(_events(run))
+
+
+def _fold(events: list[Event]) -> RunState:
     names: list[str] = []
     if (
         events
@@ -457,16 +465,11 @@ def _dashboard(run: RunDir) -> None:
 
     def attach_argv(agent: str | None) -> list[str]:
         """The argv attaching to ``agent``'s window, or to the session when it has none (never raises)."""
-        window = None
         try:
-            store = EventStore.open_readonly(run.events_db)
-            try:
-                rec = RunState.fold([], store.iter_all()).agents.get(agent or "")
-            finally:
-                store.close()
-            window = None if rec is None else rec.window_id
+            rec = _fold(_read_events(run)).agents.get(agent or "")
         except StoreError:
-            window = None
+            rec = None
+        window = None if rec is None else rec.window_id
         return backend.attach_command(meta.session, window, os.environ.get("TMUX"))
 
     from agentsup.tui.app import Dashboard  # noqa: PLC0415 -- Textual costs 0.2-0.4 s to import: only here
