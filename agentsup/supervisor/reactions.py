@@ -49,7 +49,9 @@ async def fire(engine: Engine, handler: Handler, ev: Event) -> None:
         for n in named_agents(handler.text, handler.message)
         if n in engine.state.agents
     ]
-    upstreams: dict[str, JSON] = await engine.in_io(lambda: {f.name: upstream_json(f) for f in facts})
+    upstreams: dict[str, JSON] = {}
+    if facts:  # reading an agent's files is blocking I/O: only when a template names one
+        upstreams = await engine.in_io(lambda: {f.name: upstream_json(f) for f in facts})
     scope: dict[str, JSON] = {
         "event": event_scope(ev),
         "run": {"id": engine.run.run_id, "name": engine.plan.run.name},
