@@ -453,10 +453,32 @@ def _tail(path: Path, follow: bool, alive: object) -> Iterator[bytes]:
 
 @main.command()
 @click.argument("run_id", required=False)
+@click.option("--web", is_flag=True, help="Serve the dashboard to browsers instead, on http://HOST:PORT/.")
+@click.option("--host", help="--web: the address to listen on.  [default: 127.0.0.1]")
+@click.option("--port", type=click.IntRange(1, 65535), help="--web: the port to listen on.  [default: 8000]")
 @click.pass_obj
-def tui(ctx: Ctx, run_id: str | None) -> None:
-    """Open the dashboard on RUN (the newest run when omitted). q leaves; the run goes on."""
-    _dashboard(_run(ctx, run_id))
+def tui(ctx: Ctx, run_id: str | None, web: bool, host: str | None, port: int | None) -> None:
+    """Open the dashboard on RUN (the newest run when omitted). q leaves; the run goes on.
+
+    With --web, serve it on http://127.0.0.1:8000/ (see --host, --port) instead: each browser page runs a
+    dashboard of its own on this run, which stays the one served even when newer runs start. Attaching
+    to a pane needs a terminal. Ctrl+C stops serving; the run goes on.
+    """
+    if not web and (host is not None or port is not None):
+        fail("--host and --port go with --web")
+    run = _run(ctx, run_id)
+    if not web:
+        _dashboard(run)
+        return
+    from agentsup.tui.web import serve  # noqa: PLC0415 -- Textual and aiohttp are slow imports: only here
+
+    global_options = ["--state-dir", str(ctx.state_dir), "--tmux-socket", ctx.tmux_socket]
+    argv = [sys.executable, "-m", "agentsup", *global_options, "tui", run.run_id]
+    host, port = host or "127.0.0.1", port or 8000
+    try:
+        serve(argv, host=host, port=port, title=f"agentsup {run.run_id}")
+    except OSError as exc:
+        fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
 
 
 def _dashboard(run: RunDir) -> None:
