@@ -19,7 +19,7 @@ import click
 
 from agentsup import __version__
 from agentsup.agents.aggregate import run_aggregate
-from agentsup.plan import Plan, PlanError, Strategy, load_plan, plan_schema
+from agentsup.plan import Plan, PlanError, Strategy, load_plan, parse_plan, plan_schema
 from agentsup.sessions import BackendError, TmuxBackend, TmuxNotFoundError
 from agentsup.supervisor.client import ControlClient, ControlError
 from agentsup.supervisor.events import JSON, Event, EventKind
@@ -158,6 +158,10 @@ def start(
         keep_session=keep_session,
         inputs=inputs,
     )
+    if run_id is not None and (existing := _existing_run(ctx, run_id)) is not None:
+        _check_same_run(existing, plan, inputs)
+        _resume(ctx, existing, no_tui=no_tui, detach=detach)
+        return
     try:
         run = create_run_dir(ctx.state_dir, meta, plan.path.read_text(), os.environ)
     except RunDirError as exc:
@@ -170,23 +174,123 @@ def start(
             "choose another --run-id"
         )
     try:
-        backend.create_session(
-            rid,
-            [sys.executable, "-m", "agentsup.supervisor", str(run.path)],
-            plan.run.workdir,
-            {"AGENTSUP_STATE_DIR": str(ctx.state_dir)},
-        )
+        backend.create_session(rid, _engine_argv(run), plan.run.workdir, _engine_env(ctx.state_dir))
     except BackendError as exc:
         fail(f"cannot create the tmux session for run {rid}: {exc}")
     _wait_for_engine(run, backend, rid)
+    _after_launch(run, no_tui=no_tui, detach=detach)
+
+
+def _engine_argv(run: RunDir) -> list[str]:
+    return [sys.executable, "-m", "agentsup.supervisor", str(run.path)]
+
+
+def _engine_env(state_dir: Path) -> dict[str, str]:
+    return {"AGENTSUP_STATE_DIR": str(state_dir)}
+
+
+def _after_launch(run: RunDir, *, no_tui: bool, detach: bool) -> None:
+    """With the engine up: return (--detach), open the dashboard (a terminal), or follow the run."""
     if detach:
-        click.echo(rid)
+        click.echo(run.run_id)
         return
     if not no_tui and sys.stdin.isatty() and sys.stdout.isatty():
         _dashboard(run)
-        click.echo(f"agentsup: run {rid} goes on in tmux; `agentsup tui {rid}` comes back to it")
+        click.echo(
+            f"agentsup: run {run.run_id} goes on in tmux; `agentsup tui {run.run_id}` comes back to it"
+        )
         return
     sys.exit(_follow_run(run))
+
+
+def _existing_run(ctx: Ctx, run_id: str) -> RunDir | None:
+    try:
+        return find_run(ctx.state_dir, run_id)
+    except RunDirError:
+        return None
+
+
+def _check_same_run(run: RunDir, plan: Plan, inputs: dict[str, str]) -> None:
+    """`start --run-id` of an existing run resumes it, only with the plan and inputs it started with."""
+    how = f"`agentsup resume {run.run_id}` goes on with what it started with, or choose another --run-id"
+    try:
+        same_plan = plan.path.read_text() == run.plan_copy.read_text()
+        meta = run.read_meta()
+    except (OSError, RunDirError) as exc:
+        fail(f"run {run.run_id} exists but cannot be read ({exc}); choose another --run-id")
+    if any(ev.kind is EventKind.RUN_FINISHED for ev in _events(run)):
+        fail(f"run id {run.run_id!r} is already in use by a finished run; choose another --run-id")
+    if not same_plan:
+        fail(f"run {run.run_id} exists and was started from a different plan; {how}")
+    if inputs and inputs != meta.inputs:
+        fail(f"run {run.run_id} exists and was started with other --set values; {how}")
+
+
+def _engine_answers(run: RunDir) -> bool:
+    try:
+        with ControlClient(run.control_socket) as client:
+            client.request("status")
+    except ControlError:
+        return False
+    return True
+
+
+def _resume(ctx: Ctx, run: RunDir, *, no_tui: bool, detach: bool) -> None:
+    """Start a new engine on ``run``: it replays the log, adopts the live panes and goes on."""
+    events = _events(run)
+    finished = next((ev for ev in reversed(events) if ev.kind is EventKind.RUN_FINISHED), None)
+    if finished is not None:
+        click.echo(f"agentsup: run {run.run_id} has already finished; nothing to resume", err=True)
+        sys.exit(_report_outcome(run, str(finished.data.get("state") or "")))
+    if _engine_answers(run):
+        fail(f"run {run.run_id} has a live engine; `agentsup tui {run.run_id}` shows it")
+    try:
+        meta = run.read_meta()
+        plan = _run_plan(run, meta)
+    except RunDirError as exc:
+        fail(str(exc))
+    backend = TmuxBackend(meta.tmux_socket)
+    (run.path / READY_FILE).unlink(missing_ok=True)
+    try:
+        backend.reopen_supervisor(
+            meta.session, _engine_argv(run), plan.run.workdir, _engine_env(ctx.state_dir)
+        )
+    except BackendError as exc:
+        fail(f"cannot start an engine for run {run.run_id}: {exc}")
+    _wait_for_engine(run, backend, meta.session)
+    _after_launch(run, no_tui=no_tui, detach=detach)
+
+
+def _run_plan(run: RunDir, meta: RunMeta) -> Plan:
+    """The plan a run started with (its copy in the run directory), with its --set values."""
+    try:
+        return parse_plan(
+            run.plan_copy.read_text(),
+            file=meta.plan_file,
+            base_dir=Path(meta.plan_file).parent,
+            overrides=meta.inputs,
+        )
+    except PlanError as exc:
+        fail(f"the plan copy of run {run.run_id} is no longer valid:\n{exc}")
+    except OSError as exc:
+        fail(f"cannot read the plan copy of run {run.run_id}: {exc}")
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--no-tui", is_flag=True, help="Print one line per state change; exit with the run's outcome.")
+@click.option("--detach", is_flag=True, help="Start the engine and return at once; the run goes on in tmux.")
+@click.pass_obj
+def resume(ctx: Ctx, run_id: str, no_tui: bool, detach: bool) -> None:
+    """Take RUN over after its engine died (killed, crashed, machine rebooted with tmux alive).
+
+    The new engine replays the event log, adopts the agents still running in their panes, reads the exit
+    files and output they wrote meanwhile, and goes on. Nothing starts twice, no handler fires twice.
+    `agentsup start --run-id RUN` with the same plan does the same.
+    """
+    if no_tui and detach:
+        fail("--no-tui and --detach exclude each other")
+    _resume(ctx, _run(ctx, run_id), no_tui=no_tui, detach=detach)
 
 
 def _parse_settings(settings: tuple[str, ...]) -> dict[str, str]:
@@ -205,7 +309,7 @@ def _wait_for_engine(run: RunDir, backend: TmuxBackend, session: str) -> None:
     deadline = time.monotonic() + ENGINE_START_TIMEOUT
     ready = run.path / READY_FILE
     while not ready.exists():
-        if time.monotonic() > deadline or not backend.has_session(session):
+        if time.monotonic() > deadline or not backend.has_supervisor(session):
             fail(f"the engine of run {run.run_id} did not start; see {run.engine_log}", EXIT_FAILED)
         time.sleep(0.02)
 

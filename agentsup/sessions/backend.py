@@ -39,6 +39,9 @@ class LaunchSpec:
     script: Path
     exit_file: Path
     output_log: Path
+    # Created exclusively before the agent runs: a second wrapper for the same attempt (a spawn repeated
+    # by a resumed engine while the first was in flight) finds it and runs nothing.
+    started_marker: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class Backend(Protocol):
 
         Raises BackendError when the session exists already.
         """
+
+    def reopen_supervisor(self, session: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> None:
+        """Run ``argv`` in a new ``supervisor`` window of ``session`` (a new session if it is gone)."""
 
     def has_session(self, session: str) -> bool: ...
 

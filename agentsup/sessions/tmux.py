@@ -119,10 +119,13 @@ def _int_or_none(value: str) -> int | None:
 
 
 def _write_script(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
+    """Write, then rename: a shell still reading an earlier script of this name keeps its own copy."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
     with os.fdopen(fd, "w", encoding="utf-8") as script:
         os.fchmod(script.fileno(), 0o700)
         script.write(text)
+    tmp.replace(path)
 
 
 def parse_version(text: str) -> tuple[int, int] | None:
@@ -193,31 +196,50 @@ class TmuxBackend:
 
     def create_session(self, session: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> None:
         """Create ``session`` whose first window, ``supervisor``, runs ``argv`` (exec'd, no shell)."""
-        _check_session_name(session)
-        if not argv:
-            raise BackendError(f"session {session!r}: empty argv for the supervisor window")
-        cwd_text = str(Path(cwd).absolute())
-        _check_no_nul("supervisor cwd", cwd_text)
         command = ["new-session", "-d", "-s", session, "-n", SUPERVISOR_WINDOW, "-x", "200", "-y", "50"]
-        command += ["-c", _format_literal(cwd_text)]
-        for name, value in env.items():
-            if not name or "=" in name:
-                raise BackendError(f"session {session!r}: invalid environment variable name {name!r}")
-            _check_no_nul(f"supervisor env {name}", value)
-            command += ["-e", f"{name}={value}"]
-        for arg in argv:
-            _check_no_nul("supervisor argv", arg)
-        # With more than one argument tmux >= 3.0 execs argv directly; a lone one would go through sh -c.
-        command += ["--", *argv] if len(argv) > 1 else ["--", "/bin/sh", "-c", 'exec "$0"', argv[0]]
+        command += self._supervisor_args(session, argv, cwd, env)
         # A user's destroy-unattached would kill the detached session at once.
         options = ["set-option", "-t", f"={session}:", "destroy-unattached", "off"]
         self._run(_batch(command, options), f"create session {session!r}")
         with self._lock:
             self._next_index.pop(session, None)
 
+    def reopen_supervisor(self, session: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> None:
+        """Run ``argv`` in a new ``supervisor`` window of ``session``, or in a new session if it is gone."""
+        if not self.has_session(session):
+            self.create_session(session, argv, cwd, env)
+            return
+        command = ["new-window", "-d", "-t", f"={session}:", "-n", SUPERVISOR_WINDOW]
+        command += self._supervisor_args(session, argv, cwd, env)
+        self._run(command, f"open the supervisor window of session {session!r}")
+
+    @staticmethod
+    def _supervisor_args(session: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> list[str]:
+        _check_session_name(session)
+        if not argv:
+            raise BackendError(f"session {session!r}: empty argv for the supervisor window")
+        cwd_text = str(Path(cwd).absolute())
+        _check_no_nul("supervisor cwd", cwd_text)
+        args = ["-c", _format_literal(cwd_text)]
+        for name, value in env.items():
+            if not name or "=" in name:
+                raise BackendError(f"session {session!r}: invalid environment variable name {name!r}")
+            _check_no_nul(f"supervisor env {name}", value)
+            args += ["-e", f"{name}={value}"]
+        for arg in argv:
+            _check_no_nul("supervisor argv", arg)
+        # With more than one argument tmux >= 3.0 execs argv directly; a lone one would go through sh -c.
+        return args + (["--", *argv] if len(argv) > 1 else ["--", "/bin/sh", "-c", 'exec "$0"', argv[0]])
+
     def has_session(self, session: str) -> bool:
         _check_session_name(session)
         return self._tmux(["has-session", "-t", f"={session}"]).returncode == 0
+
+    def has_supervisor(self, session: str) -> bool:
+        """Whether the session has a ``supervisor`` window (it closes when the engine exits)."""
+        _check_session_name(session)
+        proc = self._tmux(["list-windows", "-t", f"={session}", "-F", "#{window_name}"])
+        return proc.returncode == 0 and SUPERVISOR_WINDOW in proc.stdout
 
     def kill_session(self, session: str) -> None:
         """Kill the session and every pane in it; no error when it (or the server) is already gone."""

@@ -28,7 +28,7 @@ _TEMPLATE = """\
 # HUP stays fatal: a pty hangup reaches only the session leader (this shell), whose exit relays it
 # to the agent; surviving it would orphan the agent when its window is killed.
 trap ':' TERM INT
-agentsup_started={now}
+{guard}agentsup_started={now}
 {fix_started}
 if cd -- {cwd} 2>/dev/null; then
     # The subshell keeps the agent's environment away from the bookkeeping below.
@@ -51,6 +51,15 @@ printf '{{"code": %d, "signal": %s, "started_at": %s, "ended_at": %s}}\\n' \\
     "$agentsup_code" "$agentsup_signal" "$agentsup_started" "$agentsup_ended" > {exit_tmp} &&
     mv -f -- {exit_tmp} {exit_file}
 exit "$agentsup_code"
+"""
+
+
+# noclobber makes `>` an exclusive create: of two wrappers of one attempt, only the first runs the agent.
+_GUARD = """\
+if ! (set -C; : > {marker}) 2>/dev/null; then
+    printf 'agentsup: this attempt was started already; not running it twice\\n' >&2
+    exit 0
+fi
 """
 
 
@@ -83,6 +92,11 @@ def render_wrapper(launch: LaunchSpec) -> str:
         exports.append(f"        export {name}={shlex.quote(value)}\n")
     exit_file = str(Path(launch.exit_file).absolute())
     _check_no_nul(f"agent {launch.agent!r}: exit file", exit_file)
+    guard = ""
+    if launch.started_marker is not None:
+        marker = str(Path(launch.started_marker).absolute())
+        _check_no_nul(f"agent {launch.agent!r}: started marker", marker)
+        guard = _GUARD.format(marker=shlex.quote(marker))
     return _TEMPLATE.format(
         agent=_comment_safe(launch.agent),
         attempt=launch.attempt,
@@ -97,4 +111,5 @@ def render_wrapper(launch: LaunchSpec) -> str:
         cwd_failure=CWD_FAILURE_CODE,
         exit_tmp=shlex.quote(exit_file + ".tmp"),
         exit_file=shlex.quote(exit_file),
+        guard=guard,
     )

@@ -39,9 +39,15 @@ def _command_event(
     return (EventKind.COMMAND, agent, Source.USER.value, {"command": command, **data})
 
 
-def external_event(name: str, data: JSON, via: str) -> tuple[EventKind, str | None, str, dict[str, JSON]]:
-    """An ``external`` event (``agentsup emit`` or a file dropped into the run's inbox)."""
-    return (EventKind.EXTERNAL, None, Source.USER.value, {"name": name, "data": data, "via": via})
+def external_event(
+    name: str, data: JSON, via: str, file: str | None = None
+) -> tuple[EventKind, str | None, str, dict[str, JSON]]:
+    """An ``external`` event (``agentsup emit``, or a file dropped into the run's inbox: ``file`` is its
+    identity, so a resumed engine does not log it again)."""
+    payload: dict[str, JSON] = {"name": name, "data": data, "via": via}
+    if file is not None:
+        payload["file"] = file
+    return (EventKind.EXTERNAL, None, Source.USER.value, payload)
 
 
 async def reopen_dependents(engine: Engine, agent: str) -> None:

@@ -25,7 +25,7 @@ from agentsup.agents import preset_for
 from agentsup.plan.model import AgentSpec, DoneKind, Plan
 from agentsup.plan.templates import TemplateError
 from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane
-from agentsup.supervisor import idle, monitoring, outcomes, reactions, sweep
+from agentsup.supervisor import idle, monitoring, outcomes, reactions, resume, sweep
 from agentsup.supervisor import messages as m
 from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, named_agents, prepare_agent
 from agentsup.supervisor.commands import CommandError, execute, external_event
@@ -46,6 +46,16 @@ from agentsup.supervisor.store import EventStore
 log = logging.getLogger("agentsup.engine")
 T = TypeVar("T")
 S = AgentState
+# The kinds whose effect lives beside the fold (see Engine._learn), read again by a resumed engine.
+_LEARNED = frozenset(
+    {
+        EventKind.AGENT_ADDED,
+        EventKind.HANDLER_FIRED,
+        EventKind.THROTTLE,
+        EventKind.COMMAND,
+        EventKind.EXTERNAL,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ class Engine:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._watch = FileWatch([(run.panes_dir, WRITES), (run.inbox_dir, COMPLETE_FILES)], self._on_file)
         self._inbox_taken: set[str] = set()  # inbox files read, not yet removed
+        self._inbox_logged: set[str | None] = set()  # identities of inbox files logged (see _learn)
         self.base_plan = plan
         self.scopes: dict[str, dict[str, JSON]] = {}  # a dynamic agent's task / event
         self._fired: set[tuple[int, int]] = set()  # (handler index, trigger seq)
@@ -109,7 +120,7 @@ class Engine:
         self._over: dict[str, set[str]] = {}  # limits each agent is over now
         self._memory_short = False
         self.last_output: dict[str, float] = {}  # agents with idle_after: when they last printed
-        for ev in store.read(kinds=[EventKind.AGENT_ADDED, EventKind.HANDLER_FIRED, EventKind.THROTTLE]):
+        for ev in store.read(kinds=[*_LEARNED]):
             self._learn(ev)
 
     # ---- plumbing -------------------------------------------------------------------------------
@@ -131,6 +142,10 @@ class Engine:
             cap, until = d.get("max_parallel"), d.get("until")
             if isinstance(cap, int):
                 self._throttle = (cap, float(until) if isinstance(until, int | float) else None)
+        elif ev.kind is EventKind.COMMAND and d.get("command") in ("pause", "resume"):
+            self.paused = d.get("command") == "pause"
+        elif ev.kind is EventKind.EXTERNAL and isinstance(file := d.get("file"), str):
+            self._inbox_logged.add(file)
 
     def _cap(self) -> tuple[int | None, float | None]:
         """The throttle's cap while it lasts, and when it ends."""
@@ -204,7 +219,11 @@ class Engine:
 
     async def run_until_done(self, on_ready: Callable[[], None] | None = None) -> RunOutcome:
         self._loop = asyncio.get_running_loop()
-        if self.state.last_seq == 0:
+        if self.state.finished is not None:  # resumed after the end: nothing to do, nothing to log
+            self.outcome = self.state.finished
+            return self.outcome
+        resuming = self.state.last_seq > 0
+        if not resuming:
             await self.record(
                 [
                     (
@@ -220,6 +239,8 @@ class Engine:
                 ]
             )
         self._watch.start()
+        if resuming:
+            await resume.take_over(self)
         # Admission applies to the very first agents too.
         if self.plan.run.min_free_memory is not None and (
             held := monitoring.admission(self, await self.in_io(available_memory))
@@ -297,7 +318,6 @@ class Engine:
     # ---- starting agents ------------------------------------------------------------------------
 
     async def _start(self, agent: str, attempt: int) -> None:
-        spec = self.plan.agents[agent]
         await self.transition(
             agent,
             S.STARTING,
@@ -305,6 +325,21 @@ class Engine:
             before=[(EventKind.AGENT_SPAWN, agent, Source.SCHEDULER.value, {"attempt": attempt})],
             attempt=attempt,
         )
+        self.watch_attempt(agent, attempt)
+        self.spawn(agent, attempt)
+
+    def watch_attempt(self, agent: str, attempt: int, offset: int = 0) -> None:
+        """Map the attempt's exit, done and output files to it; read its output from ``offset`` on."""
+        run, spec = self.run, self.plan.agents[agent]
+        output_log = run.output_log(agent, attempt)
+        self._tails[agent] = OutputTail(output_log, spec.alerts, spec.done.pattern, offset=offset)
+        self._paths[str(run.exit_file(agent, attempt))] = (agent, attempt, "exit")
+        self._paths[str(output_log)] = (agent, attempt, "out")
+        self._paths[str(run.done_file(agent, attempt))] = (agent, attempt, "done")
+
+    def spawn(self, agent: str, attempt: int) -> None:
+        """Open the attempt's pane on the I/O pool; its intent is already logged."""
+        spec = self.plan.agents[agent]
         run = self.run
         env = agent_environment(run, agent, attempt)
         caller = self.environ
@@ -314,11 +349,6 @@ class Engine:
             "inputs": dict(self.plan.inputs),
             **self.scopes.get(agent, {}),
         }
-        output_log = run.output_log(agent, attempt)
-        self._tails[agent] = OutputTail(output_log, spec.alerts, spec.done.pattern)
-        self._paths[str(run.exit_file(agent, attempt))] = (agent, attempt, "exit")
-        self._paths[str(output_log)] = (agent, attempt, "out")
-        self._paths[str(run.done_file(agent, attempt))] = (agent, attempt, "done")
         session = self.meta.session
         workdir = self.plan.run.workdir
 
@@ -337,7 +367,8 @@ class Engine:
                     env={**caller, **launch.env},  # the caller's, then the plan's, then AGENTSUP_*
                     script=run.script(agent, attempt),
                     exit_file=run.exit_file(agent, attempt),
-                    output_log=output_log,
+                    output_log=run.output_log(agent, attempt),
+                    started_marker=run.started_marker(agent, attempt),
                 )
                 return m.Spawned(agent, attempt, self.backend.spawn(session, ls))
             except TemplateError as exc:
@@ -393,7 +424,7 @@ class Engine:
     async def _handle_agent(self, msg: m.AgentMessage, state: AgentState) -> None:
         match msg:
             case m.Spawned():
-                await self._on_spawned(msg)
+                await self.handle_spawned(msg)
             case m.SpawnFailed() if state is S.STARTING:
                 await outcomes.fail(self, msg.agent, Source.BACKEND, f"could not start: {msg.error}")
             case m.Exited():
@@ -412,7 +443,7 @@ class Engine:
             case m.StopDone():
                 sweep.sweep_now(self)
 
-    async def _on_spawned(self, msg: m.Spawned) -> None:
+    async def handle_spawned(self, msg: m.Spawned) -> None:
         rec = self.state.agents[msg.agent]
         if rec.state is not S.STARTING:
             return
@@ -424,18 +455,15 @@ class Engine:
             {"attempt": msg.attempt, "window_id": p.window_id, "pane_id": p.pane_id, "pid": p.pid},
         )
         await self.transition(msg.agent, S.RUNNING, Source.BACKEND, before=[spawned])
-        spec = self.plan.agents[msg.agent]
-        if spec.timeout is not None:
-            self._timers[msg.agent] = self.loop.call_later(
-                spec.timeout, self._queue.put_nowait, m.TimedOut(msg.agent, msg.attempt)
-            )
+        self.arm_timeout(msg.agent, msg.attempt, None)
         if msg.agent in self._stop_reason:  # killed while it was starting
             self.stop_agent(msg.agent, self._stop_reason[msg.agent])
         idle.arm(self, msg.agent, msg.attempt)
         # A quick agent may have exited before the window existed in our books: look now.
-        self._check_files(msg.agent, msg.attempt)
+        self.check_files(msg.agent, msg.attempt)
 
-    def _check_files(self, agent: str, attempt: int) -> None:
+    def check_files(self, agent: str, attempt: int) -> None:
+        """Look at the attempt's done, output and exit files now, as if inotify had just announced them."""
         run = self.run
 
         def look() -> list[m.Message]:
@@ -465,10 +493,20 @@ class Engine:
         """Log the dropped event, then remove its file (a crash in between re-reads it on resume)."""
         if msg.problem is not None:
             log.warning("%s", msg.problem)
+        elif msg.ident in self._inbox_logged:
+            log.info("inbox file %s was logged before the engine restarted; removing it", msg.path.name)
         elif msg.path.exists():
-            await self.record([external_event(msg.name, msg.data, "inbox")])
+            await self.record([external_event(msg.name, msg.data, "inbox", msg.ident)])
         await self.in_io(partial(msg.path.unlink, missing_ok=True))
         self._inbox_taken.discard(str(msg.path))
+
+    def arm_timeout(self, agent: str, attempt: int, started_at: float | None) -> None:
+        """Time the attempt out ``timeout`` seconds after it started (now, when ``started_at`` is None)."""
+        timeout = self.plan.agents[agent].timeout
+        if timeout is None:
+            return
+        left = timeout if started_at is None else max(0.0, started_at + timeout - self.clock())
+        self._timers[agent] = self.loop.call_later(left, self._queue.put_nowait, m.TimedOut(agent, attempt))
 
     def _disarm(self, agent: str) -> None:
         if (t := self._timers.pop(agent, None)) is not None:
@@ -495,7 +533,13 @@ class Engine:
                 EventKind.ALERT,
                 agent,
                 Source.PATTERN.value,
-                {"attempt": msg.attempt, "severity": a.severity.value, "rule": a.rule, "line": a.line},
+                {
+                    "attempt": msg.attempt,
+                    "severity": a.severity.value,
+                    "rule": a.rule,
+                    "line": a.line,
+                    "offset": a.end,
+                },
             )
             for a in res.alerts
         ]
@@ -543,7 +587,7 @@ class Engine:
         self._stop_reason.setdefault(agent, reason)
         pane = self.pane_of(agent)
         if pane is None or self.state.agents[agent].state is S.STARTING:
-            return  # _on_spawned stops it once the pane exists
+            return  # handle_spawned stops it once the pane exists
         attempt = self.state.agents[agent].attempts
         self._background(
             partial(self.backend.stop, pane, self.options.grace), lambda _: m.StopDone(agent, attempt)
@@ -591,6 +635,10 @@ class Engine:
     async def in_io(self, fn: Callable[[], T]) -> T:
         """Run blocking ``fn`` on the I/O pool and wait for it."""
         return await self.loop.run_in_executor(self._io, fn)
+
+    async def in_db(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the store's own thread (SQLite connections stay on one thread)."""
+        return await self.loop.run_in_executor(self._db, fn)
 
     def active_agents(self) -> list[str]:
         return [a for a, r in self.state.agents.items() if r.state in ACTIVE]

@@ -29,6 +29,7 @@ class EventKind(StrEnum):
     NOTIFY = "notify"  # a notify handler's message; data: message, handler
     THROTTLE = "throttle"  # data: max_parallel, until (null: for the rest of the run)
     AGENT_RECOVERED = "agent.recovered"  # its recovery agent succeeded: retry it now; data: by
+    RUN_RESUMED = "run.resumed"  # a new engine took the run over; data: adopted, respawned, exited, gone
 
 
 EventSpec: TypeAlias = tuple[EventKind, str | None, str, dict[str, JSON]]

@@ -104,6 +104,7 @@ class InboxFile:
     name: str
     data: JSON
     problem: str | None = None
+    ident: str | None = None  # the file's identity (inode, mtime, size): read once even across a resume
 
 
 @dataclass(frozen=True)

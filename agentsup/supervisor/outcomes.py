@@ -30,7 +30,7 @@ async def on_exited(engine: Engine, msg: m.Exited) -> None:
         return
     rec = engine.state.agents[msg.agent]
     if rec.state is S.STARTING:
-        return  # _on_spawned looks again once the pane is in the books
+        return  # handle_spawned looks again once the pane is in the books
     # Read the output to its end first, so alerts and a done pattern in the last lines count.
     engine._pending_exit[msg.agent] = msg
     engine._read_output(msg.agent, msg.attempt, final=True)

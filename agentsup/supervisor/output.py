@@ -26,6 +26,7 @@ class AlertHit:
     severity: Severity
     rule: str
     line: str
+    end: int  # the log offset just past the line: a resumed engine reads on from the last one logged
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class OutputTail:
             f.seek(self.offset)
             while chunk := f.read(READ_CHUNK):
                 grew = True
+                start = self.offset - len(self.partial)  # where ``data`` begins in the file
                 self.offset += len(chunk)
                 data = self.partial + chunk
                 if self.discarding:  # the rest of a line already cut at MAX_LINE
@@ -72,29 +74,33 @@ class OutputTail:
                     if newline < 0:
                         continue
                     data, self.discarding = data[newline + 1 :], False
+                    start += newline + 1
                 *complete, self.partial = data.split(b"\n")
-                if len(self.partial) > MAX_LINE:
+                cut = len(self.partial) > MAX_LINE
+                if cut:
                     complete.append(self.partial[:MAX_LINE])
-                    self.partial, self.discarding = b"", True
                 for raw in complete:
-                    d = self._line(raw, alerts)
+                    start += len(raw) + 1
+                    d = self._line(raw, alerts, start)
                     done_line = done_line or d
                     count += 1
+                if cut:
+                    self.partial, self.discarding = b"", True
         if final and self.partial:
-            d = self._line(self.partial, alerts)
+            d = self._line(self.partial, alerts, self.offset)
             done_line = done_line or d
             self.partial = b""
             count += 1
         return ReadResult(tuple(alerts), done_line, count, grew)
 
-    def _line(self, raw: bytes, alerts: list[AlertHit]) -> str | None:
+    def _line(self, raw: bytes, alerts: list[AlertHit], end: int) -> str | None:
         text = strip_ansi(raw[:MAX_LINE]).decode("utf-8", "replace")
         if "\r" in text:  # a progress bar redraws the line: keep what the screen shows last
             text = text.rstrip("\r").rsplit("\r", 1)[-1]
         self.ring.append(text)
         for rule in self.rules:
             if rule.pattern.search(text):
-                alerts.append(AlertHit(rule.severity, rule.match, text[:1000]))
+                alerts.append(AlertHit(rule.severity, rule.match, text[:1000], end))
         if self.done is not None and self.done.search(text):
             return text
         return None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import signal
 from pathlib import Path
+from typing import IO
 
 from agentsup.plan import PlanError, parse_plan
 from agentsup.sessions import TmuxBackend
@@ -17,6 +19,22 @@ from agentsup.supervisor.store import EventStore
 
 log = logging.getLogger("agentsup.engine")
 READY_FILE = "engine.ready"
+LOCK_FILE = "engine.lock"
+EXIT_LOCKED = 3
+
+
+def hold_engine_lock(run: RunDir) -> IO[bytes] | None:
+    """The run's engine lock, held until this process ends (the kernel drops it even on SIGKILL).
+
+    None when another engine holds it: two engines on one run would start every agent twice.
+    """
+    f = (run.path / LOCK_FILE).open("ab")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
 
 
 async def _serve(engine: Engine, run: RunDir) -> RunOutcome:
@@ -42,6 +60,10 @@ def main(argv: list[str]) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    lock = hold_engine_lock(run)
+    if lock is None:
+        log.error("another engine is serving run %s; this one leaves it alone", run.run_id)
+        return EXIT_LOCKED
     try:
         meta = run.read_meta()
         plan = parse_plan(

@@ -146,6 +146,9 @@ class RunDir:
     def done_file(self, agent: str, attempt: int) -> Path:
         return self._pane_file(agent, attempt, "done")
 
+    def started_marker(self, agent: str, attempt: int) -> Path:
+        return self._pane_file(agent, attempt, "started")
+
     def read_meta(self) -> RunMeta:
         try:
             raw = json.loads(self.meta_file.read_text())

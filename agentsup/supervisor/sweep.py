@@ -5,10 +5,11 @@ what inotify missed and panes that vanished. Also the blocking readers of exit a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentsup.sessions import BackendError, read_exit_file
+from agentsup.sessions import BackendError, Pane, read_exit_file
 from agentsup.supervisor import messages as m
 from agentsup.supervisor import outcomes
 from agentsup.supervisor.states import ACTIVE, AgentState, Source
@@ -31,12 +32,24 @@ def exit_message(agent: str, attempt: int, path: Path) -> m.Exited | None:
 def inbox_message(path: Path) -> m.InboxFile:
     """Read a dropped event file: ``{"name": ..., "data": ...}``, or any JSON named after the file."""
     try:
+        st = path.stat()
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return m.InboxFile(path, path.stem, None, f"unreadable inbox file {path.name}: {exc}")
+    ident = f"{path.name}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
     if isinstance(raw, dict) and isinstance(raw.get("name"), str):
-        return m.InboxFile(path, raw["name"], raw.get("data"))
-    return m.InboxFile(path, path.stem, raw)
+        return m.InboxFile(path, raw["name"], raw.get("data"), ident=ident)
+    return m.InboxFile(path, path.stem, raw, ident=ident)
+
+
+def pane_index(panes: Iterable[Pane]) -> dict[tuple[str | None, int | None], Pane]:
+    """Each attempt's pane; a live one wins over a dead one with the same tags."""
+    by_key: dict[tuple[str | None, int | None], Pane] = {}
+    for p in panes:
+        key = (p.agent, p.attempt)
+        if key not in by_key or by_key[key].dead:
+            by_key[key] = p
+    return by_key
 
 
 def sweep_now(engine: Engine) -> None:
@@ -60,7 +73,7 @@ def sweep_now(engine: Engine) -> None:
 async def reconcile(engine: Engine, sweep: m.Swept) -> None:
     """Judge only the attempts this sweep looked at, and only if they are still running: a sweep may run
     late on a busy pool, and an agent that was starting when it began had its files left unread."""
-    by_key = {(p.agent, p.attempt): p for p in sweep.panes}
+    by_key = pane_index(sweep.panes)
     for agent, attempt in sorted(sweep.checked):
         rec = engine.state.agents.get(agent)
         key = (agent, attempt)

@@ -91,3 +91,32 @@ def test_unpassable_values_are_refused(tmp_path: Path, changes: dict[str, object
     launch = make_launch(tmp_path, **changes)
     with pytest.raises(BackendError, match=message):
         render_wrapper(launch)
+
+
+def test_a_second_wrapper_of_the_same_attempt_runs_nothing(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    launch = make_launch(
+        tmp_path,
+        argv=("sh", "-c", f"echo ran >> {ledger}; exit 4"),
+        started_marker=tmp_path / "a.1.started",
+    )
+
+    first = run_wrapper(launch)
+    launch.exit_file.unlink()
+    second = run_wrapper(launch)
+
+    assert first.returncode == 4
+    assert (second.returncode, second.stdout) == (0, "")
+    assert "started already" in second.stderr
+    assert ledger.read_text() == "ran\n"
+    assert not launch.exit_file.exists()  # the first attempt's record is the only one
+
+
+def test_without_a_marker_the_wrapper_runs_every_time(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    launch = make_launch(tmp_path, argv=("sh", "-c", f"echo ran >> {ledger}"))
+
+    run_wrapper(launch)
+    run_wrapper(launch)
+
+    assert ledger.read_text() == "ran\nran\n"

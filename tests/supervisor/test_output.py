@@ -221,3 +221,35 @@ def test_a_file_that_appears_later_is_read_from_its_start(tmp_path: Path) -> Non
     path.write_bytes(b"first\n")
     assert tail.read().lines == 1
     assert tail.last_lines(1) == ["first"]
+
+
+def test_each_alert_carries_the_offset_just_past_its_line(log: Path) -> None:
+    rule = AlertRule(re.compile("ERROR"), Severity.WARNING)
+    tail = OutputTail(log, rules=(rule,))
+    _append(log, b"ok\nERROR one\npart")
+    hits = [*tail.read().alerts]
+    _append(log, b"ial ERROR two\nafter\n\x1b[31mERROR three\x1b[0m\n")
+    hits += tail.read().alerts
+    _append(log, b"ERROR four")
+    hits += tail.read(final=True).alerts
+    whole = log.read_bytes()
+    expected = [whole.index(b"\n", whole.index(w)) + 1 for w in (b"ERROR one", b"ERROR two", b"ERROR three")]
+    assert [h.end for h in hits] == [*expected, len(whole)]
+
+
+def test_a_tail_started_at_a_logged_offset_reports_only_the_later_alerts(log: Path) -> None:
+    rule = AlertRule(re.compile("ERROR"), Severity.WARNING)
+    _append(log, b"ERROR one\nfine\nERROR two\nERROR three\n")
+    first = OutputTail(log, rules=(rule,)).read().alerts
+    resumed = OutputTail(log, rules=(rule,), offset=first[1].end).read().alerts
+    assert [h.line for h in resumed] == ["ERROR three"]
+
+
+def test_the_offset_after_a_cut_line_counts_the_whole_line(log: Path) -> None:
+    rule = AlertRule(re.compile("ERROR"), Severity.WARNING)
+    tail = OutputTail(log, rules=(rule,))
+    _append(log, b"x" * (MAX_LINE + 10))
+    tail.read()
+    _append(log, b"yyy\nERROR next\n")
+    hits = tail.read().alerts
+    assert [h.end for h in hits] == [len(log.read_bytes())]
