@@ -20,7 +20,7 @@ import click
 from agentsup import __version__
 from agentsup.agents.aggregate import run_aggregate
 from agentsup.plan import Plan, PlanError, Strategy, load_plan, parse_plan, plan_schema
-from agentsup.sessions import BackendError, TmuxBackend, TmuxNotFoundError
+from agentsup.sessions import END_MARKER, BackendError, TmuxBackend, TmuxNotFoundError
 from agentsup.supervisor.client import ControlClient, ControlError
 from agentsup.supervisor.events import JSON, Event, EventKind
 from agentsup.supervisor.process import READY_FILE
@@ -548,7 +548,7 @@ def _tail(path: Path, follow: bool, alive: object) -> Iterator[bytes]:
             data = b""
         if data:
             offset += len(data)
-            yield data
+            yield data.replace(END_MARKER, b"")  # the wrapper's invisible end marker is bookkeeping
             continue
         if not follow or not (callable(alive) and alive()):
             return

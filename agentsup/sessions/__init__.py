@@ -10,9 +10,10 @@ from agentsup.sessions.backend import (
 )
 from agentsup.sessions.exitfile import read_exit_file
 from agentsup.sessions.tmux import TmuxBackend
-from agentsup.sessions.wrapper import render_wrapper
+from agentsup.sessions.wrapper import END_MARKER, render_wrapper
 
 __all__ = [
+    "END_MARKER",
     "Backend",
     "BackendError",
     "ExitRecord",

@@ -16,6 +16,9 @@ from agentsup.sessions.backend import BackendError, LaunchSpec
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 CWD_FAILURE_CODE = 126
+# An OSC sequence no terminal defines: invisible on screen, raw in pipe-pane's log (see output.END_MARKER).
+END_MARKER = b"\x1b]5379;agentsup-end\x07"
+END_MARKER_PRINTF = "\\033]5379;agentsup-end\\007"
 
 _NOW = "$(date +%s.%N)"
 # BSD date has no %N and prints it verbatim.
@@ -40,6 +43,8 @@ else
     printf 'agentsup: cannot enter working directory %s\\n' {cwd} >&2
     agentsup_code={cwd_failure}
 fi
+# The end marker: tmux relays a pane's bytes in order, so once it is in the log, all the agent printed is.
+printf '{end_marker}'
 agentsup_ended={now}
 {fix_ended}
 if [ "$agentsup_code" -gt 128 ]; then
@@ -112,4 +117,5 @@ def render_wrapper(launch: LaunchSpec) -> str:
         exit_tmp=shlex.quote(exit_file + ".tmp"),
         exit_file=shlex.quote(exit_file),
         guard=guard,
+        end_marker=END_MARKER_PRINTF,
     )

@@ -58,6 +58,12 @@ _LEARNED = frozenset(
 )
 
 
+# How long an exit waits at most for tmux's pipe-pane to bring the agent's last bytes (and the wrapper's end
+# marker) into its log. The marker comes within milliseconds on a calm machine; a tmux server backlogged by
+# many agents printing flat out has been seen seconds behind.
+EXIT_SETTLE = 15.0
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     grace: float = 5.0  # seconds between SIGTERM and SIGKILL when stopping an agent
@@ -97,6 +103,7 @@ class Engine:
         self._reading: set[str] = set()
         self._dirty: set[str] = set()
         self._pending_exit: dict[str, m.Exited] = {}  # exits waiting for their final output read
+        self._settle_by: dict[str, float] = {}  # when an exited agent's log is read as it is
         self._exited: set[tuple[str, int]] = {
             (e.agent, int(str(e.data.get("attempt", 0))))
             for e in store.read(kinds=[EventKind.AGENT_EXIT])
@@ -552,12 +559,30 @@ class Engine:
         elif specs:
             await self.record(specs)
         pending = self._pending_exit.get(agent)
-        if agent in self._dirty or (pending is not None and not msg.final):
+        if agent in self._dirty:
             self._dirty.discard(agent)
-            self._read_output(agent, msg.attempt, final=pending is not None)
+            self._read_output(agent, msg.attempt, final=False)
+        elif pending is not None and not msg.final:
+            if self._output_settled(pending):
+                self._read_output(agent, msg.attempt, final=True)  # flush the unterminated last line
         elif pending is not None:
             del self._pending_exit[agent]
+            self._settle_by.pop(agent, None)
             await outcomes.conclude_exit(self, pending)
+
+    def _output_settled(self, exited: m.Exited) -> bool:
+        """Whether the exited attempt's log holds all it printed: the wrapper's end marker was read, or
+        there will be none (no exit record: the wrapper was killed), or EXIT_SETTLE has passed. Until
+        then the log's next write (or the deadline) reads again."""
+        agent = exited.agent
+        tail = self._tails.get(agent)
+        if tail is None or tail.ended or exited.record is None:
+            return True
+        now = self.clock()
+        if agent not in self._settle_by:
+            self._settle_by[agent] = now + EXIT_SETTLE
+            self.loop.call_later(EXIT_SETTLE, self._queue.put_nowait, m.OutputGrew(agent, exited.attempt))
+        return now >= self._settle_by[agent]
 
     def _on_file(self, path: str) -> None:
         """watchdog's thread: map a path to the agent it belongs to."""

@@ -31,9 +31,10 @@ async def on_exited(engine: Engine, msg: m.Exited) -> None:
     rec = engine.state.agents[msg.agent]
     if rec.state is S.STARTING:
         return  # handle_spawned looks again once the pane is in the books
-    # Read the output to its end first, so alerts and a done pattern in the last lines count.
+    # Read the output to its end first (the wrapper's end marker), so alerts and a done pattern in the
+    # last lines count.
     engine._pending_exit[msg.agent] = msg
-    engine._read_output(msg.agent, msg.attempt, final=True)
+    engine._read_output(msg.agent, msg.attempt, final=False)
 
 
 async def conclude_exit(engine: Engine, msg: m.Exited) -> None:

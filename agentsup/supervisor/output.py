@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentsup.plan import AlertRule, Severity
+from agentsup.sessions import END_MARKER
 
 # CSI, OSC (BEL or ST terminated), then any other escape (ECMA-48: ESC, intermediates 0x20-0x2F, a final
 # 0x30-0x7E), which covers charset designation (ESC ( B), DECSC/DECRC (ESC 7/8) and RIS (ESC c).
@@ -15,6 +16,7 @@ _ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?
 READ_CHUNK = 1 << 20
 MAX_LINE = 64 * 1024  # longer lines are cut here for matching; the log on disk keeps everything
 RING_LINES = 200
+RING_LINE = 1000  # characters kept of a line in the ring and in an alert: memory O(agents), not O(output)
 
 
 def strip_ansi(data: bytes) -> bytes:
@@ -47,6 +49,8 @@ class OutputTail:
     offset: int = 0
     partial: bytes = b""
     discarding: bool = False  # inside a line longer than MAX_LINE, after its cut
+    ended: bool = False  # the wrapper's end marker is in the log: everything the agent printed is read
+    _last: bytes = b""  # the previous chunk's last bytes, for a marker split between two reads
     ring: deque[str] = field(default_factory=lambda: deque(maxlen=RING_LINES))
 
     def read(self, final: bool = False) -> ReadResult:
@@ -66,6 +70,9 @@ class OutputTail:
             f.seek(self.offset)
             while chunk := f.read(READ_CHUNK):
                 grew = True
+                if not self.ended:
+                    self.ended = END_MARKER in self._last + chunk
+                    self._last = chunk[-len(END_MARKER) :]
                 start = self.offset - len(self.partial)  # where ``data`` begins in the file
                 self.offset += len(chunk)
                 data = self.partial + chunk
@@ -97,10 +104,10 @@ class OutputTail:
         text = strip_ansi(raw[:MAX_LINE]).decode("utf-8", "replace")
         if "\r" in text:  # a progress bar redraws the line: keep what the screen shows last
             text = text.rstrip("\r").rsplit("\r", 1)[-1]
-        self.ring.append(text)
+        self.ring.append(text[:RING_LINE])
         for rule in self.rules:
             if rule.pattern.search(text):
-                alerts.append(AlertHit(rule.severity, rule.match, text[:1000], end))
+                alerts.append(AlertHit(rule.severity, rule.match, text[:RING_LINE], end))
         if self.done is not None and self.done.search(text):
             return text
         return None

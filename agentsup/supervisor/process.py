@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
+import resource
 import signal
 from pathlib import Path
 from typing import IO
@@ -83,7 +84,8 @@ def main(argv: list[str]) -> int:
     except Exception:
         log.exception("engine crashed")
         raise
-    log.info("run finished: %s", outcome.value)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+    log.info("run finished: %s (engine peak RSS %d MiB)", outcome.value, peak)
     if not meta.keep_session:
         # Close the agents' windows; the session ends with this process, the last window left.
         for pane in backend.list_panes(meta.session):

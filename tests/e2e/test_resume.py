@@ -252,3 +252,30 @@ def test_start_with_an_existing_run_id_resumes_it_with_the_same_plan_only(
     wait_until(lambda: kinds(agentsup.events("again"), EventKind.RUN_FINISHED))
     assert state_of(agentsup, "again") == {"gate": "succeeded", "late": "succeeded"}
     assert ledger.read_text() == "late: started\n"
+
+
+def test_an_inbox_file_logged_before_the_crash_is_not_logged_again(
+    agentsup: Agentsup, tmp_path: Path
+) -> None:
+    start(agentsup, tmp_path, GATED, "inbox")
+    wait_until(lambda: state_of(agentsup, "inbox")["gate"] == "running")
+    kill_engine(agentsup)
+    run_dir = agentsup.run_dir("inbox")
+    dropped = run_dir / "inbox" / "ping.json"
+    dropped.write_text('{"name": "ping"}')
+    st = dropped.stat()
+    ident = f"ping.json:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+    # The dead engine logged the file's event, and died before removing the file.
+    with EventStore.open(run_dir / "events.db") as store:
+        store.append(
+            EventKind.EXTERNAL, None, "user", {"name": "ping", "data": None, "via": "inbox", "file": ident}
+        )
+
+    agentsup.run("resume", "inbox", "--detach")
+
+    wait_until(lambda: not dropped.exists(), message="the inbox file was not removed")
+    (run_dir / "agents" / "gate" / "out" / "go").touch()
+    wait_until(lambda: kinds(agentsup.events("inbox"), EventKind.RUN_FINISHED))
+    events = agentsup.events("inbox")
+    assert [ev.data.get("file") for ev in kinds(events, EventKind.EXTERNAL)] == [ident]
+    assert len(kinds(events, EventKind.NOTIFY)) == 1  # the handler fired for the one event, once

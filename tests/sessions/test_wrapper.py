@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentsup.sessions import BackendError, LaunchSpec, read_exit_file, render_wrapper
+from agentsup.sessions import END_MARKER, BackendError, LaunchSpec, read_exit_file, render_wrapper
 
 
 def make_launch(tmp_path: Path, **changes: object) -> LaunchSpec:
@@ -28,8 +28,11 @@ def make_launch(tmp_path: Path, **changes: object) -> LaunchSpec:
 
 
 def run_wrapper(launch: LaunchSpec) -> subprocess.CompletedProcess[str]:
+    """Run the wrapper; its stdout without the end marker it prints last (tested on its own below)."""
     launch.script.write_text(render_wrapper(launch))
-    return subprocess.run(["/bin/sh", str(launch.script)], capture_output=True, text=True, check=False)
+    proc = subprocess.run(["/bin/sh", str(launch.script)], capture_output=True, text=True, check=False)
+    proc.stdout = proc.stdout.replace(END_MARKER.decode(), "")
+    return proc
 
 
 def test_exit_code_and_status_are_passed_through(tmp_path: Path) -> None:
@@ -120,3 +123,11 @@ def test_without_a_marker_the_wrapper_runs_every_time(tmp_path: Path) -> None:
     run_wrapper(launch)
 
     assert ledger.read_text() == "ran\nran\n"
+
+
+def test_the_wrapper_prints_the_end_marker_after_the_agent_and_before_the_exit_record(tmp_path: Path) -> None:
+    launch = make_launch(tmp_path, argv=("sh", "-c", "printf 'no newline at the end'"))
+    script = launch.script
+    script.write_text(render_wrapper(launch))
+    proc = subprocess.run(["/bin/sh", str(script)], capture_output=True, check=False)
+    assert proc.stdout == b"no newline at the end" + END_MARKER

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from agentsup.plan import AlertRule, Severity
-from agentsup.supervisor.output import MAX_LINE, RING_LINES, OutputTail, strip_ansi
+from agentsup.sessions import END_MARKER
+from agentsup.supervisor.output import MAX_LINE, RING_LINE, RING_LINES, OutputTail, strip_ansi
 
 
 def _append(path: Path, data: bytes) -> None:
@@ -128,7 +129,7 @@ def test_a_line_over_max_line_is_cut_for_matching_and_reading_goes_on(log: Path)
     assert result.lines == 2
     assert [a.line for a in result.alerts] == ["NEEDLE after"]
     long_line, after = tail.last_lines(2)
-    assert long_line == "x" * MAX_LINE
+    assert long_line == "x" * RING_LINE  # the ring keeps the start of a line, whatever its length
     assert after == "NEEDLE after"
 
 
@@ -253,3 +254,21 @@ def test_the_offset_after_a_cut_line_counts_the_whole_line(log: Path) -> None:
     _append(log, b"yyy\nERROR next\n")
     hits = tail.read().alerts
     assert [h.end for h in hits] == [len(log.read_bytes())]
+
+
+def test_the_end_marker_is_seen_even_split_between_two_reads(log: Path) -> None:
+    tail = OutputTail(log)
+    _append(log, b"last words\n" + END_MARKER[:4])
+    tail.read()
+    before = tail.ended
+    _append(log, END_MARKER[4:])
+    tail.read()
+    assert (before, tail.ended) == (False, True)
+    assert tail.last_lines(1) == ["last words"]
+
+
+def test_output_without_the_marker_has_not_ended(log: Path) -> None:
+    tail = OutputTail(log)
+    _append(log, b"\x1b]5379;something-else\x07 and more\n")
+    tail.read(final=True)
+    assert not tail.ended
