@@ -4,18 +4,20 @@ A :class:`RunFeed` owns one thread. It folds the run's event log from disk first
 a dead engine still shows the last state), then subscribes to the engine after the last seq it folded,
 and when the connection ends it keeps the state and tries again every ``retry`` seconds. The UI never sees
 the fold itself: it is told *that* something changed (once per batch, through ``on_change``, which may be
-called from the feed's thread) and then takes a frozen :class:`RunView` with :meth:`RunFeed.take`.
+called from the feed's thread) and then takes a frozen :class:`RunView` with :meth:`RunFeed.take`. It
+also keeps each agent's latest events for the details panel (:meth:`RunFeed.agent_events`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from agentsup.supervisor.client import ControlClient, ControlError
-from agentsup.supervisor.events import Event, EventKind
+from agentsup.supervisor.events import JSON, Event, EventKind
 from agentsup.supervisor.rundir import RunDir
 from agentsup.supervisor.runstate import AgentRecord, RunOutcome, RunState
 from agentsup.supervisor.store import EventStore, StoreError
@@ -24,6 +26,8 @@ from agentsup.supervisor.store import EventStore, StoreError
 MAX_PENDING_EVENTS = 1000
 # How much history the event panel gets when the feed starts from the log.
 HISTORY_EVENTS = 200
+# Events kept per agent for its details panel; older ones are in `agentsup events`.
+AGENT_EVENTS = 100
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class RunView:
     last_seq: int
     new_events: tuple[Event, ...]  # events since the previous take, oldest first
     problem: str | None  # why the engine is not reachable, while it is not
+    added: Mapping[str, Mapping[str, JSON]]  # agents added during the run -> their agent.added data
 
     @property
     def state(self) -> str:
@@ -70,6 +75,8 @@ class RunFeed:
         self._started_at: float | None = None
         self._ended_at: float | None = None
         self._problem: str | None = None
+        self._added: Mapping[str, Mapping[str, JSON]] = MappingProxyType({})  # replaced, never mutated
+        self._agent_events: dict[str, deque[Event]] = {}
         self._notified = False  # on_change was called and no take() followed yet
         self._client: ControlClient | None = None
         self._thread = threading.Thread(target=self._main, name=f"feed-{run.run_id}", daemon=True)
@@ -107,7 +114,13 @@ class RunFeed:
                 last_seq=s.last_seq,
                 new_events=new,
                 problem=self._problem,
+                added=self._added,
             )
+
+    def agent_events(self, agent: str) -> tuple[Event, ...]:
+        """The latest :data:`AGENT_EVENTS` events about ``agent``, oldest first."""
+        with self._lock:
+            return tuple(self._agent_events.get(agent, ()))
 
     # -- the feed's thread -----------------------------------------------------------------------------
 
@@ -171,6 +184,8 @@ class RunFeed:
             for ev in fresh:
                 self._state.apply(ev)
                 self._note(ev)
+                if ev.agent is not None:
+                    self._agent_events.setdefault(ev.agent, deque(maxlen=AGENT_EVENTS)).append(ev)
             self._events.extend(fresh if keep is None else fresh[-keep:])
             self._changed()
 
@@ -182,6 +197,8 @@ class RunFeed:
             self._ended_at = ev.ts
         elif ev.kind is EventKind.COMMAND and ev.data.get("command") in ("pause", "resume"):
             self._paused = ev.data.get("command") == "pause"
+        elif ev.kind is EventKind.AGENT_ADDED and isinstance(name := ev.data.get("name"), str):
+            self._added = MappingProxyType({**self._added, name: ev.data})
 
     def _set_connected(self) -> None:
         with self._lock:

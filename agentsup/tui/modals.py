@@ -1,7 +1,9 @@
-"""The dashboard's small dialogs: type a line for an agent, confirm a destructive action."""
+"""The dashboard's small dialogs: type a line or a prompt for an agent, emit an event, confirm a
+destructive action."""
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar
 
 from rich.text import Text
@@ -10,7 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input, Label, TextArea
+
+from agentsup.supervisor.commands import EVENT_NAME_MAX
+from agentsup.supervisor.events import JSON
 
 _DIALOG_CSS = """
 {name} {{
@@ -31,6 +36,12 @@ _DIALOG_CSS = """
 {name} Button {{
     margin-left: 1;
     min-width: 10;
+}}
+{name} TextArea {{
+    height: 10;
+}}
+{name} #error {{
+    color: $error;
 }}
 """
 
@@ -89,3 +100,78 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """Several lines for an agent, sent as one paste and then Enter; ctrl+s sends, Escape cancels."""
+
+    DEFAULT_CSS = _DIALOG_CSS.format(name="PromptScreen")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "submit", "Send", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, agent: str) -> None:
+        super().__init__()
+        self.agent = agent
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text.assemble("Prompt for ", (self.agent, "bold"), " (ctrl+s sends, Escape cancels)"))
+            yield TextArea(id="text", soft_wrap=True)
+            with Horizontal():
+                yield Button("Send (ctrl+s)", id="send", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#text", TextArea).focus()
+
+    @on(Button.Pressed, "#send")
+    def action_submit(self) -> None:
+        text = self.query_one("#text", TextArea).text.rstrip("\n")  # the engine presses Enter after it
+        self.dismiss(text if text.strip() else None)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class EmitScreen(ModalScreen[tuple[str, JSON] | None]):
+    """An external event: a name, and optional JSON data; Enter in the name or ctrl+s emits it."""
+
+    DEFAULT_CSS = _DIALOG_CSS.format(name="EmitScreen") + "EmitScreen TextArea { height: 5; }"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "submit", "Emit", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Emit an external event (ctrl+s emits, Escape cancels)")
+            yield Input(placeholder="event name", id="name", max_length=EVENT_NAME_MAX)
+            yield Label("data (JSON, optional)")
+            yield TextArea(id="data")
+            yield Label("", id="error")
+            with Horizontal():
+                yield Button("Emit (ctrl+s)", id="emit", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#emit")
+    def action_submit(self) -> None:
+        name = self.query_one("#name", Input).value.strip()
+        raw = self.query_one("#data", TextArea).text.strip()
+        error = self.query_one("#error", Label)
+        if not name:
+            error.update("the event needs a name")
+            return
+        try:
+            data: JSON = json.loads(raw) if raw else None
+        except ValueError as exc:
+            error.update(f"data is not JSON: {exc}")
+            return
+        self.dismiss((name, data))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -6,16 +6,25 @@ without a terminal. Every state reads without colour: a symbol and the word.
 
 from __future__ import annotations
 
+import re
+import shlex
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.notifications import SeverityLevel
 
+from agentsup.plan import Plan
 from agentsup.supervisor.events import JSON, Event, EventKind
 from agentsup.supervisor.runstate import AgentRecord
 from agentsup.supervisor.states import ACTIVE, TERMINAL, AgentState
 from agentsup.tui.feed import RunView
+from agentsup.tui.runfiles import Usage
 
 S = AgentState
 _STATE_VALUES = frozenset(s.value for s in AgentState)
@@ -54,19 +63,109 @@ RUN_STATE_STYLES: Mapping[str, str] = {
     "engine stopped": "bold white on red",
 }
 
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    # key, label, width
-    ("state", "state", 13),
-    ("agent", "agent", 24),
-    ("attempt", "try", 3),
-    ("exit", "exit", 4),
-    ("runtime", "runtime", 8),
+GAP = 1  # blank cells after each column (the table's own cell padding is 0)
+SCROLLBAR = 1  # the table's vertical scrollbar, kept out of the columns' budget
+AGENT_MIN, AGENT_MAX = 5, 28
+LAST_MIN = 16  # the last-output column gives the agent column room only down to this
+WIDE = 100  # from this width on, the table also shows the attempt and the exit code
+
+
+class SortOrder(StrEnum):
+    PLAN = "plan"
+    STATE = "state"
+    NAME = "name"
+    RUNTIME = "runtime"
+    CPU = "cpu"
+    RSS = "rss"
+
+
+SORT_ORDERS = tuple(SortOrder)
+_SORT_COLUMN = {
+    SortOrder.STATE: "state",
+    SortOrder.NAME: "agent",
+    SortOrder.RUNTIME: "runtime",
+    SortOrder.CPU: "cpu",
+    SortOrder.RSS: "rss",
+}
+SORT_MARK = "↓"
+
+# Sorting by state puts what needs a person first, then what runs, then what is over.
+STATE_RANK: Mapping[AgentState, int] = {
+    s: i
+    for i, s in enumerate(
+        (
+            S.NEEDS_INPUT,
+            S.FAILED,
+            S.LOST,
+            S.RUNNING,
+            S.IDLE,
+            S.STARTING,
+            S.RETRYING,
+            S.WAITING,
+            S.PENDING,
+            S.SUCCEEDED,
+            S.STOPPED,
+            S.SKIPPED,
+        )
+    )
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int  # content cells; :data:`GAP` blank cells follow
+    right: bool = False  # numbers align right
+
+
+# key, label, width, right; the agent and last-output columns get their width from the screen's.
+_FIXED: tuple[tuple[str, str, int, bool], ...] = (
+    ("state", "state", 13, False),  # "? needs_input"
+    ("agent", "agent", 0, False),
+    ("role", "role", 9, False),  # "aggregate"
+    ("attempt", "try", 3, True),
+    ("exit", "exit", 4, True),
+    ("runtime", "time", 6, True),  # "12h05m"
+    ("cpu", "cpu%", 5, True),
+    ("rss", "rss", 5, True),  # "1023M"
+    ("last", "last output", 0, False),
 )
+_WIDE_ONLY = frozenset({"attempt", "exit"})
+
+
+def table_columns(width: int, longest_agent: int, sort: SortOrder = SortOrder.PLAN) -> tuple[Column, ...]:
+    """The agent table's columns for a table ``width`` cells wide whose longest agent label is
+    ``longest_agent`` cells: the fixed ones narrow, the agent column as wide as its labels (within
+    bounds), the last output line taking the rest. The sorted column's label carries :data:`SORT_MARK`."""
+    keys = [f for f in _FIXED if width >= WIDE or f[0] not in _WIDE_ONLY]
+    fixed = sum(w for _, _, w, _ in keys) + GAP * (len(keys) - 1) + SCROLLBAR
+    room = width - fixed
+    agent = max(AGENT_MIN + 1, min(longest_agent, AGENT_MAX, room - LAST_MIN))
+    last = max(LAST_MIN // 2, room - agent)
+    sorted_key = _SORT_COLUMN.get(sort)
+    columns = []
+    for key, label, fixed_width, right in keys:
+        w = agent if key == "agent" else last if key == "last" else fixed_width
+        shown = label + SORT_MARK if key == sorted_key else label  # sortable columns are wider than labels
+        columns.append(Column(key, shown.rjust(w) if right else shown, w, right))
+    return tuple(columns)
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` cells, an ellipsis marking the cut."""
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, max(0, width - 1)) + "…"
+
+
+_STATE_CELLS = {
+    state: Text(f"{mark} {state.value}", style=style) for state, (mark, style) in STATE_MARKS.items()
+}
 
 
 def state_cell(state: AgentState) -> Text:
-    mark, style = STATE_MARKS[state]
-    return Text(f"{mark} {state.value}", style=style)
+    return _STATE_CELLS[state].copy()
 
 
 def agent_label(name: str) -> str:
@@ -91,15 +190,78 @@ def runtime(rec: AgentRecord, now: float) -> float | None:
     return None if end is None else end - rec.started_at
 
 
-def row_cells(rec: AgentRecord, now: float) -> tuple[Text | str, ...]:
-    """The table row of one agent, in :data:`COLUMNS` order."""
-    return (
-        state_cell(rec.state),
-        agent_label(rec.name),
-        str(rec.attempts) if rec.attempts else "",
-        "" if rec.exit_code is None else str(rec.exit_code),
-        duration(runtime(rec, now)),
-    )
+def size_text(n: int) -> str:
+    """Bytes in at most five cells, decimal units as ``agentsup status`` uses them."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            v = n / scale
+            return f"{v:.1f}{unit}" if v < 10 and unit == "G" else f"{v:.0f}{unit}"
+    return f"{n}B"
+
+
+def role_of(name: str, plan: Plan | None, added: Mapping[str, JSON] | None) -> str:
+    """What part an agent plays: ``step`` (a plain plan agent), ``master``, ``aggregate``, ``worker``
+    (a master's subtask), ``handler`` (spawned by an ``[[on]]`` handler) or ``recovery`` (``AGENT/fix``).
+
+    ``added`` is the data of its ``agent.added`` event, for agents added during the run; without it (or
+    the plan), the name says what it can: ``A/fix``, ``MASTER/ID``, ``TEMPLATE-SEQ``.
+    """
+    if added is not None:
+        recovers, parent = added.get("recovers") is not None, isinstance(added.get("parent"), str)
+        return "recovery" if recovers else "worker" if parent else "handler"
+    spec = None if plan is None else plan.agents.get(name)
+    if spec is not None:
+        return "aggregate" if spec.aggregate is not None else "master" if spec.spawns is not None else "step"
+    if "/" in name:
+        return "recovery" if name.endswith("/fix") else "worker"
+    templates = () if plan is None else plan.workers
+    return "handler" if any(re.fullmatch(rf"{re.escape(t)}-\d+(-on\d+)?", name) for t in templates) else ""
+
+
+@dataclass(frozen=True)
+class RowFacts:
+    """What a row shows beyond the agent's record."""
+
+    label: str  # the agent column: its name, or its place in the tree
+    role: str = ""
+    usage: Usage | None = None  # its process tree's last sample, while it runs
+    last: str = ""  # the last line of its output
+
+
+def _value(key: str, rec: AgentRecord, facts: RowFacts, now: float) -> str:
+    u = facts.usage
+    if key == "role":
+        return facts.role
+    if key == "attempt":
+        return str(rec.attempts) if rec.attempts else ""
+    if key == "exit":
+        return "" if rec.exit_code is None else str(rec.exit_code)
+    if key == "runtime":
+        return duration(runtime(rec, now))
+    if key == "cpu":
+        return "" if u is None else f"{u.cpu_percent:.0f}"
+    if key == "rss":
+        return "" if u is None else size_text(u.rss)
+    raise KeyError(key)
+
+
+def _cell(col: Column, rec: AgentRecord, facts: RowFacts, now: float) -> Text | str:
+    if col.key == "state":
+        return _STATE_CELLS[rec.state]  # shared: table cells are never changed in place
+    if col.key == "agent":
+        return fit(facts.label, col.width)
+    if col.key == "last":
+        return Text(fit(facts.last, col.width), style="dim")
+    value = fit(_value(col.key, rec, facts, now), col.width)
+    return value.rjust(col.width) if col.right else value
+
+
+Cell = Text | str
+
+
+def row_cells(rec: AgentRecord, columns: Sequence[Column], facts: RowFacts, now: float) -> tuple[Cell, ...]:
+    """The table row of one agent, one cell per column (plain strings unless styled)."""
+    return tuple(_cell(col, rec, facts, now) for col in columns)
 
 
 def table_order(names: Iterable[str]) -> list[str]:
@@ -126,8 +288,46 @@ def table_order(names: Iterable[str]) -> list[str]:
     return out
 
 
-def header_text(run_id: str, view: RunView, now: float) -> Text:
-    """Run id, state, progress (done/total, failed, running) and elapsed time, on one line."""
+def next_sort(order: SortOrder) -> SortOrder:
+    return SORT_ORDERS[(SORT_ORDERS.index(order) + 1) % len(SORT_ORDERS)]
+
+
+def matches(rec: AgentRecord, text: str) -> bool:
+    """Whether the filter ``text`` is part of the agent's name or of its state word (any case)."""
+    t = text.strip().lower()
+    return not t or t in rec.name.lower() or t in rec.state.value or t in rec.state.value.replace("_", " ")
+
+
+def arrange(
+    records: Sequence[AgentRecord],
+    order: SortOrder,
+    now: float,
+    usage: Mapping[str, Usage] | None = None,
+    text: str = "",
+) -> list[str]:
+    """The names the table shows, in the order it shows them: those ``text`` matches, sorted by
+    ``order`` (plan order breaks ties; runtimes, CPU and memory sort largest first, unknown last)."""
+    shown = [r for r in records if matches(r, text)]
+    if order is SortOrder.PLAN:
+        return table_order(r.name for r in shown)
+    use = usage or {}
+
+    def largest_first(value: float | None) -> tuple[bool, float]:
+        return (value is None, -(value or 0.0))
+
+    keys: dict[SortOrder, Callable[[AgentRecord], Any]] = {
+        SortOrder.STATE: lambda r: STATE_RANK[r.state],
+        SortOrder.NAME: lambda r: r.name.lower(),
+        SortOrder.RUNTIME: lambda r: largest_first(runtime(r, now)),
+        SortOrder.CPU: lambda r: largest_first(u.cpu_percent if (u := use.get(r.name)) else None),
+        SortOrder.RSS: lambda r: largest_first(float(u.rss) if (u := use.get(r.name)) else None),
+    }
+    return [r.name for r in sorted(shown, key=keys[order])]  # sorted() is stable: plan order breaks ties
+
+
+def header_text(run_id: str, view: RunView, now: float, shown: int | None = None) -> Text:
+    """Run id, state, progress (done/total, failed, running) and elapsed time, on one line; with
+    ``shown``, how many agents a filter leaves in the table."""
     recs = view.agents
     done = sum(1 for r in recs if r.state in TERMINAL)
     failed = sum(1 for r in recs if r.state in (S.FAILED, S.LOST))
@@ -145,7 +345,15 @@ def header_text(run_id: str, view: RunView, now: float) -> Text:
     if view.started_at is not None:
         end = view.ended_at if view.ended_at is not None else now
         text.append(f"  {duration(end - view.started_at)}")
+    if shown is not None:
+        text.append(f"  filter: {shown} shown", style="bold yellow")
     return text
+
+
+def pager_argv(pager: str | None, log: Path) -> list[str]:
+    """The command showing ``log`` whole: ``$PAGER`` (split as a shell would), else ``less -R``."""
+    words = shlex.split(pager) if pager and pager.strip() else []
+    return [*(words or ["less", "-R"]), str(log)]
 
 
 def _state_detail(d: Mapping[str, JSON]) -> Text:

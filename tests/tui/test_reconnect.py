@@ -29,7 +29,9 @@ def test_the_dashboard_reconnects_to_the_engine_resume_starts(agentsup: Agentsup
 
             for pid in agentsup.engine_pids():
                 os.kill(pid, signal.SIGKILL)
-            await until(pilot, lambda: " dash-back  engine stopped" in header(app), "the engine shown stopped")
+            await until(
+                pilot, lambda: " dash-back  engine stopped" in header(app), "the engine shown stopped"
+            )
             assert shown_state(app, "gate") == "running"  # the last state stays
 
             # While nobody watches, gate finishes; the new engine reads its exit file.
