@@ -105,9 +105,10 @@ def schema() -> None:
     click.echo(json.dumps(plan_schema(), indent=2))
 
 
-def _backend(ctx: Ctx) -> TmuxBackend:
+def _backend(socket: str) -> TmuxBackend:
+    """The tmux backend on ``socket``; exit 2 when tmux is missing or cannot work (version, features)."""
     try:
-        return TmuxBackend(ctx.tmux_socket)
+        return TmuxBackend(socket)
     except TmuxNotFoundError as exc:
         fail(str(exc))
     except BackendError as exc:
@@ -147,7 +148,7 @@ def start(
         fail("--no-tui and --detach exclude each other")
     inputs = _parse_settings(settings)
     plan = _load(plan_file, inputs)
-    backend = _backend(ctx)
+    backend = _backend(ctx.tmux_socket)
     rid = run_id or new_run_id(plan.run.name)
     meta = RunMeta(
         run_id=rid,
@@ -249,7 +250,7 @@ def _resume(ctx: Ctx, run: RunDir, *, no_tui: bool, detach: bool) -> None:
         plan = _run_plan(run, meta)
     except RunDirError as exc:
         fail(str(exc))
-    backend = TmuxBackend(meta.tmux_socket)
+    backend = _backend(meta.tmux_socket)
     (run.path / READY_FILE).unlink(missing_ok=True)
     try:
         backend.reopen_supervisor(
@@ -719,7 +720,11 @@ def kill(ctx: Ctx, run_id: str, agent: str) -> None:
 
 @main.command()
 @click.argument("run_id")
+@click.option(
+    "--reverse", is_flag=True, help="Stop dependents first, each layer gone before what it depends on."
+)
 @click.pass_obj
-def stop(ctx: Ctx, run_id: str) -> None:
-    """Stop the whole run: nothing new starts, running agents are stopped."""
-    _control(ctx, run_id, "stop")
+def stop(ctx: Ctx, run_id: str, reverse: bool) -> None:
+    """Stop the whole run: nothing new starts; every agent still running (a done one too) gets SIGTERM,
+    and SIGKILL after the grace period, with whatever it started, detached daemons included."""
+    _control(ctx, run_id, "stop", reverse=reverse)

@@ -43,16 +43,40 @@ def check_dependencies(
     _report_cycles(agents, downstream, dep_at, report)
 
 
-def _reachable(start: str, downstream: Mapping[str, list[str]]) -> set[str]:
-    """Agents reachable from ``start`` by one or more edges (``start`` itself only through a cycle)."""
-    seen: set[str] = set()
-    todo = deque(downstream[start])
-    while todo:
-        name = todo.popleft()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(downstream[name])
-    return seen
+def _components(downstream: Mapping[str, list[str]]) -> dict[str, int]:
+    """Each agent's strongly connected component (Tarjan's algorithm, iterative: no depth limit)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    component: dict[str, int] = {}
+    stack: list[str] = []
+    for root in downstream:
+        if root in index:
+            continue
+        work = [(root, iter(downstream[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            name, edges = work[-1]
+            nxt = next(edges, None)
+            if nxt is not None and nxt not in index:
+                index[nxt] = low[nxt] = len(index)
+                stack.append(nxt)
+                work.append((nxt, iter(downstream[nxt])))
+            elif nxt is not None:
+                if nxt not in component:
+                    low[name] = min(low[name], index[nxt])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[name])
+                if low[name] == index[name]:
+                    while True:
+                        member = stack.pop()
+                        component[member] = index[name]
+                        if member == name:
+                            break
+    return component
 
 
 def _report_cycles(
@@ -61,13 +85,16 @@ def _report_cycles(
     dep_at: Mapping[str, Sequence[KeyPath]],
     report: Report,
 ) -> None:
-    reach = {name: _reachable(name, downstream) for name in agents}
-    done: set[str] = set()
+    component = _components(downstream)
+    members: dict[int, set[str]] = {}
+    for name, c in component.items():
+        members.setdefault(c, set()).add(name)
+    done: set[int] = set()
     for start in agents:  # file order, so each cycle is told from its first agent
-        if start in done or start not in reach[start]:
+        group = members[component[start]]
+        if component[start] in done or len(group) < 2:  # no self-edges here: a lone agent is no cycle
             continue
-        group = {n for n in reach[start] if start in reach[n]}
-        done |= group
+        done.add(component[start])
         cycle = _shortest_cycle(start, group, downstream)
         closing = cycle[-2]  # the cycle returns to start through start.after = [..., closing, ...]
         index = next((i for i, d in enumerate(agents[start].after) if d.agent == closing), 0)

@@ -339,7 +339,7 @@ class _PresetType(ValueType[str]):
 
 AGENT_CMD = Key(
     "cmd",
-    Template(nonempty=True),
+    Template(nonempty=True, for_shell=True),
     "Shell command, run by 'sh -c'; a template. Set exactly one of cmd, argv and aggregate.",
 )
 AGENT_ARGV = Key(

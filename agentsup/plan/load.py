@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from agentsup.plan import keys as k
 from agentsup.plan.graph import check_dependencies
-from agentsup.plan.locate import KeyPath, Locator, format_path
+from agentsup.plan.locate import NESTING_SHOWN, KeyPath, Locator, format_path, nesting_line
 from agentsup.plan.model import (
     AgentSpec,
     Backoff,
@@ -33,6 +33,8 @@ from agentsup.plan.model import (
     When,
 )
 from agentsup.plan.references import HANDLER_SCOPE, WORKER_SCOPE, ReferenceChecker, agent_scope
+from agentsup.plan.templates import TemplateError
+from agentsup.plan.templates import parse as parse_template
 from agentsup.plan.types import Key, Report, Values, convert_table, did_you_mean, quote, unknown
 
 T = TypeVar("T")
@@ -40,6 +42,10 @@ T = TypeVar("T")
 _TOML_ERROR = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$", re.DOTALL)
 _TOML_ERROR_AT_END = re.compile(r"^(?P<message>.*) \(at end of document\)$", re.DOTALL)
 _NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9_-]+")
+_LONG_NUMBER = re.compile(r"[0-9](?:_?[0-9]){4300}")
+_BOM = "\ufeff"
+ARG_MAX_BYTES = 131072  # Linux's MAX_ARG_STRLEN: one argv string or NAME=value, its NUL included
+_BOM_MESSAGE = "the file starts with a byte order mark (BOM), which TOML does not allow: save it without one"
 
 
 def load_plan(path: Path, overrides: Mapping[str, str] | None = None) -> Plan:
@@ -48,13 +54,22 @@ def load_plan(path: Path, overrides: Mapping[str, str] | None = None) -> Plan:
     ``overrides`` are ``--set NAME=VALUE`` values for declared ``[inputs]``.
     """
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise PlanError((Problem(str(path), "", f"cannot read the plan: {e.strerror or e}"),)) from e
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        message = f"not valid UTF-8 (byte {e.start})"
-        raise PlanError((Problem(str(path), "", message),)) from e
+        raise PlanError((_not_utf8(data, e.start, str(path)),)) from e
     return parse_plan(text, file=str(path), base_dir=path.absolute().parent, overrides=overrides)
+
+
+def _not_utf8(data: bytes, start: int, file: str) -> Problem:
+    """The first byte that is not UTF-8, located as an editor shows it (column in characters)."""
+    line_start = data.rfind(b"\n", 0, start) + 1
+    column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+    message = f"not valid UTF-8: byte 0x{data[start]:02x} (save the file as UTF-8)"
+    return Problem(file, "", message, data.count(b"\n", 0, start) + 1, column)
 
 
 def parse_plan(text: str, *, file: str, base_dir: Path, overrides: Mapping[str, str] | None = None) -> Plan:
@@ -63,12 +78,22 @@ def parse_plan(text: str, *, file: str, base_dir: Path, overrides: Mapping[str, 
     ``Plan.path`` is ``base_dir`` joined with the name of ``file``. ``overrides`` replace the values of
     declared inputs; one for an undeclared input is a problem at ``--set NAME``.
     """
+    first: tuple[Problem, ...] = ()
+    if text.startswith(_BOM):  # reported, then the rest is checked as if it were not there
+        first = (Problem(file, "", _BOM_MESSAGE, 1, 1),)
+        text = text.removeprefix(_BOM)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise PlanError((_toml_problem(str(e), text, file),)) from e
+        raise PlanError((*first, _toml_problem(str(e), text, file))) from e
+    except ValueError as e:  # tomllib lets int() refuse a number of over 4300 digits
+        m = _LONG_NUMBER.search(text)
+        line = text.count("\n", 0, m.start()) + 1 if m is not None else None
+        message = "an integer of more than 4300 digits" if m is not None else str(e)
+        raise PlanError((*first, Problem(file, "", f"invalid TOML: {message}", line))) from e
     except RecursionError as e:
-        raise PlanError((Problem(file, "", "invalid TOML: values nested too deeply"),)) from e
+        message = f"invalid TOML: values nested too deeply (over {NESTING_SHOWN} levels)"
+        raise PlanError((*first, Problem(file, "", message, nesting_line(text)))) from e
 
     found: list[tuple[KeyPath, str]] = []
 
@@ -79,8 +104,8 @@ def parse_plan(text: str, *, file: str, base_dir: Path, overrides: Mapping[str, 
     top = convert_table(doc, k.PLAN, (), report) or Values()
     plan = _build(top, file, _absolute(base_dir, "."), locator, report)
     inputs, set_problems = _overridden(plan.inputs, overrides or {}, file)
-    if found or set_problems:
-        raise PlanError(_problems(found, file, locator) + set_problems)
+    if first or found or set_problems:
+        raise PlanError(first + _problems(found, file, locator) + set_problems)
     return replace(plan, inputs=inputs)
 
 
@@ -219,6 +244,13 @@ def _spec(table: str, name: str, own: Values, ctx: _Context) -> _Built:
     templates = [(cmd, (*command_at, "cmd"))] if cmd is not None else []
     templates += [(a, (*command_at, "argv", i)) for i, a in enumerate(argv or ())]
     templates += [(prompt, where(k.AGENT_PROMPT))] if prompt is not None else []
+    for template, at in templates:
+        variable = "AGENTSUP_PROMPT" if at[-1] == "prompt" else None  # how the shell preset passes it
+        _check_size(_literal_bytes(template), at, variable, report)
+    own_env = own.get(k.AGENT_ENV) or {}
+    for variable, value in _merged_env(own_env, defaults.get(k.AGENT_ENV)).items():
+        at = (*base, "env", variable) if variable in own_env else ("defaults", "env", variable)
+        _check_size(len(value.encode()), at, variable, report)
 
     after: list[Dependency] = []
     dep_at: list[KeyPath] = []
@@ -273,6 +305,28 @@ def _spec(table: str, name: str, own: Values, ctx: _Context) -> _Built:
         worker=name if table == "workers" else None,
     )
     return _Built(spec, tuple(dep_at), tuple(templates), where(k.AGENT_ON_FAILURE))
+
+
+def _literal_bytes(template: str) -> int:
+    """The bytes a template has whatever its placeholders become; 0 if malformed (reported already)."""
+    try:
+        parts = parse_template(template)
+    except TemplateError:
+        return 0
+    return sum(len(p.encode()) for p in parts if isinstance(p, str))
+
+
+def _check_size(size: int, at: KeyPath, variable: str | None, report: Report) -> None:
+    """An argument, or ``VARIABLE=value``, over Linux's MAX_ARG_STRLEN fails exec: the agent never starts."""
+    whole = size + (len(variable) + 1 if variable is not None else 0)
+    if whole < ARG_MAX_BYTES:
+        return
+    passed = f"in environment variable {variable}, name included," if variable else "as one argument"
+    report(
+        at,
+        f"{size} bytes: passed {passed} it is over the {ARG_MAX_BYTES - 1} bytes Linux allows, "
+        "so the agent could never start; put it in a file instead",
+    )
 
 
 def _command_source(own: Values, defaults: Values) -> Values | None:

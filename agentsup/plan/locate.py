@@ -14,6 +14,18 @@ KeyPath = tuple[str | int, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _MAX_DEPTH = 32  # values nested deeper are skipped whole, not located
+_SHOWN_KEY = 100  # longer keys are cut in messages
+# Every run of characters is skipped by one regex match, so a huge value costs C time, not a Python step
+# per character. Possessive quantifiers: nothing here ever backtracks.
+_BLANK = re.compile(r"[ \t\r]*+")
+_BLANK_LINES = re.compile(r"(?:[ \t\r\n]++|#[^\n]*+)*+")
+_BARE_VALUE = re.compile(r"[^,\]}\n#]*+")
+_BASIC_LINE = re.compile(r'(?:[^"\\\n]++|\\[\s\S])*+"?')
+_LITERAL_LINE = re.compile(r"[^'\n]*+'?")
+_BASIC_BLOCK = re.compile(r'(?:[^"\\]++|\\[\s\S]|"(?!""))*+(?:"""+)?')
+_LITERAL_BLOCK = re.compile("(?:[^']++|'(?!''))*+(?:'{3,})?")
+_NESTING_TOKEN = re.compile(r"[\"'#\[\]{}]")
+NESTING_SHOWN = 100  # a document nested deeper than tomllib can parse is located where it passes this
 
 
 def format_path(path: KeyPath) -> str:
@@ -23,13 +35,25 @@ def format_path(path: KeyPath) -> str:
         if isinstance(seg, int):
             out += f"[{seg}]"
             continue
-        text = seg if _BARE_KEY.fullmatch(seg) else _quote(seg)
+        # A message names a key; it need not print all of a huge one.
+        key = seg if len(seg) <= _SHOWN_KEY else seg[: _SHOWN_KEY - 3] + "..."
+        text = key if _BARE_KEY.fullmatch(key) else _quote(key)
         out += f".{text}" if out else text
     return out
 
 
+def _escape(c: str) -> str:
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+
+
+def nesting_line(text: str) -> int | None:
+    """The line where arrays and tables first nest over ``NESTING_SHOWN`` levels (strings and comments
+    aside), for a document too deep to parse; None if they never do."""
+    return _Scanner(text, {}).line_nested_over(NESTING_SHOWN)
+
+
 def _quote(key: str) -> str:
-    escaped = "".join(c if c.isprintable() and c not in '"\\' else f"\\u{ord(c):04x}" for c in key)
+    escaped = "".join(c if c.isprintable() and c not in '"\\' else _escape(c) for c in key)
     return f'"{escaped}"'
 
 
@@ -66,26 +90,50 @@ class _Scanner:
         return self.text[i] if 0 <= i < len(self.text) else ""
 
     def _advance(self, count: int = 1) -> None:
-        for _ in range(count):
-            if self.pos >= len(self.text):
-                return
-            if self.text[self.pos] == "\n":
-                self.line += 1
-            self.pos += 1
+        self._jump(self.pos + count)
+
+    def _jump(self, end: int) -> None:
+        """Move to ``end`` (at most the end of the text), counting the newlines passed."""
+        end = min(end, len(self.text))
+        if end > self.pos:
+            self.line += self.text.count("\n", self.pos, end)
+            self.pos = end
+
+    def _match(self, pattern: re.Pattern[str]) -> None:
+        m = pattern.match(self.text, self.pos)
+        if m is not None:
+            self._jump(m.end())
+
+    def _skip_to_newline(self) -> None:
+        end = self.text.find("\n", self.pos)
+        self._jump(len(self.text) if end < 0 else end)
 
     def _record(self, path: KeyPath, line: int) -> None:
         self.lines.setdefault(path, line)
 
     def _skip_blank(self, newlines: bool) -> None:
-        while self.pos < len(self.text):
-            c = self._peek()
-            if c in " \t\r" or (newlines and c == "\n"):
-                self._advance()
+        if newlines:
+            self._match(_BLANK_LINES)
+            return
+        self._match(_BLANK)
+        if self._peek() == "#":
+            self._skip_to_newline()
+
+    def line_nested_over(self, limit: int) -> int | None:
+        depth = 0
+        while (m := _NESTING_TOKEN.search(self.text, self.pos)) is not None:
+            self._jump(m.start())
+            c = m.group()
+            if c in "\"'":
+                self._string()
             elif c == "#":
-                while self.pos < len(self.text) and self._peek() != "\n":
-                    self._advance()
+                self._skip_to_newline()
             else:
-                return
+                self._advance()
+                depth = max(0, depth + (1 if c in "[{" else -1))
+                if depth > limit:
+                    return self.line
+        return None
 
     def document(self) -> None:
         table: KeyPath = ()
@@ -106,8 +154,7 @@ class _Scanner:
 
     def _skip_line(self) -> None:
         self._skip_blank(newlines=False)
-        while self.pos < len(self.text) and self._peek() != "\n":
-            self._advance()
+        self._skip_to_newline()
 
     def _header(self) -> KeyPath:
         line = self.line
@@ -165,24 +212,13 @@ class _Scanner:
 
     def _string(self) -> None:
         quote = self._peek()
+        basic = quote == '"'
         if self._peek(1) == quote and self._peek(2) == quote:
             self._advance(3)
-            while self.pos < len(self.text):
-                if quote == '"' and self._peek() == "\\":
-                    self._advance(2)
-                elif self._peek() == quote and self._peek(1) == quote and self._peek(2) == quote:
-                    self._advance(3)
-                    while self._peek() == quote:  # up to two quotes may close the content
-                        self._advance()
-                    return
-                else:
-                    self._advance()
+            self._match(_BASIC_BLOCK if basic else _LITERAL_BLOCK)  # up to two quotes may end the content
             return
         self._advance()
-        while self.pos < len(self.text) and self._peek() not in (quote, "\n"):
-            self._advance(2 if quote == '"' and self._peek() == "\\" else 1)
-        if self._peek() == quote:
-            self._advance()
+        self._match(_BASIC_LINE if basic else _LITERAL_LINE)
 
     def _value(self, table: KeyPath, key: KeyPath, depth: int) -> None:
         """Record ``table + key`` (and each prefix of a dotted key), then scan the value after ``=``."""
@@ -205,8 +241,7 @@ class _Scanner:
             self._advance()
             self._inline_table(path, depth + 1)
         else:
-            while self.pos < len(self.text) and self._peek() not in ",]}\n#":
-                self._advance()
+            self._match(_BARE_VALUE)
 
     def _skip_nested(self) -> None:
         """Skip a whole array or inline table without recursing, so no nesting depth can overflow."""

@@ -5,6 +5,7 @@ Everything past the loader works with these types only; no raw TOML dict travels
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -94,7 +95,11 @@ class Backoff:
 
     def delay(self, failures: int, rand: float) -> float:
         """Seconds to wait after the ``failures``-th failure (1-based); ``rand`` is uniform in [0, 1)."""
-        base = min(self.max, self.initial * self.factor ** max(0, failures - 1))
+        try:
+            grown = self.initial * self.factor ** max(0, failures - 1)
+        except OverflowError:  # a float power past 1e308 raises instead of giving inf
+            grown = math.inf if self.initial > 0 else 0.0
+        base = min(self.max, grown)
         return max(0.0, base * (1.0 + self.jitter * (2.0 * rand - 1.0)))
 
 
@@ -249,7 +254,15 @@ class Problem:
             if self.column is not None:
                 where += f":{self.column}"
         key = f" {self.path}:" if self.path else ""
-        return f"{where}:{key} {self.message}"
+        return _printable(f"{where}:{key} {self.message}")
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line, with nothing a terminal acts on: a plan's own text may hold newlines, escape
+    sequences or bidirectional overrides, and a message quoting it must not reach the screen raw."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class PlanError(Exception):

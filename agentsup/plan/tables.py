@@ -17,6 +17,7 @@ from agentsup.plan.types import (
     Values,
     ValueType,
     convert_table,
+    outside_int64,
     quote,
     table_schema,
     wrong_type,
@@ -45,6 +46,8 @@ class StringTable(ValueType[Mapping[str, str]]):
             text = _scalar_text(value)
             if not self._name.fullmatch(name):
                 report((*at, name), f"invalid {self.what} name {quote(name)}: use {self.name_rule}")
+            elif outside_int64(value, (*at, name), report):
+                continue
             elif text is None:
                 report((*at, name), wrong_type("a string, number or boolean", value))
             elif "\0" in text:

@@ -2,7 +2,9 @@
 
 A path is dot-separated segments of ``[A-Za-z0-9_-]``; spaces around it are allowed. A stray ``}}`` is
 literal text. Values from one agent reach another agent's shell command only through ``Quoting.SHELL``
-(each value becomes exactly one shell word) or ``render_argv`` (a value never splits an element).
+(each value becomes exactly one shell word, which is why a shell template may place its placeholders only
+where the shell reads plain words: ``shell_problems``) or ``render_argv`` (a value never splits an
+element). No rendered value may hold a NUL: no command line, environment or pane can carry one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from agentsup.plan.shellsyntax import placeholder_contexts
 
 _OPEN = "{{"
 _CLOSE = "}}"
@@ -100,6 +104,30 @@ def references(template: str) -> list[tuple[str, ...]]:
     return [p.path for p in parse(template) if isinstance(p, Placeholder)]
 
 
+def shell_problems(template: str) -> list[tuple[Placeholder, str]]:
+    """Each placeholder of shell command ``template`` whose quoted value would not be one plain word of the
+    command line (inside quotes, a comment, a here-document…), with what is wrong; TemplateError if the
+    template is malformed."""
+    literals = [""]
+    holders: list[Placeholder] = []
+    for part in parse(template):
+        if isinstance(part, Placeholder):
+            holders.append(part)
+            literals.append("")
+        else:
+            literals[-1] += part
+    contexts = placeholder_contexts(literals)
+    return [
+        (
+            ph,
+            f"{{{{ {ph.dotted} }}}} is {why}: its value would not be one shell word, and could run "
+            "commands; write it outside any quotes (values are quoted for you), or use argv",
+        )
+        for ph, why in zip(holders, contexts, strict=True)
+        if why is not None
+    ]
+
+
 def _value(ph: Placeholder, lookup: Callable[[tuple[str, ...]], str]) -> str:
     try:
         return lookup(ph.path)
@@ -112,24 +140,27 @@ def _value(ph: Placeholder, lookup: Callable[[tuple[str, ...]], str]) -> str:
 def render(template: str, lookup: Callable[[tuple[str, ...]], str], quoting: Quoting) -> str:
     """``template`` with each placeholder replaced by ``lookup(path)``, quoted as ``quoting`` says.
 
-    ``lookup`` raises KeyError for an unknown path; that becomes a TemplateError naming the path. With
-    ``Quoting.SHELL`` a value holding NUL is an error (no process can receive it).
+    ``lookup`` raises KeyError for an unknown path; that becomes a TemplateError naming the path, as does a
+    value holding NUL. With ``Quoting.SHELL``, so does a placeholder where a quoted value would not be one
+    word (``shell_problems``; the loader rejects such plans, this guards specs built otherwise).
     """
-    return _render(template, lookup, quoting, reject_nul=quoting is Quoting.SHELL)
+    if quoting is Quoting.SHELL and (unsafe := shell_problems(template)):
+        ph, problem = unsafe[0]
+        raise TemplateError(problem, ph.start)
+    return _render(template, lookup, quoting)
 
 
-def _render(
-    template: str, lookup: Callable[[tuple[str, ...]], str], quoting: Quoting, *, reject_nul: bool
-) -> str:
+def _render(template: str, lookup: Callable[[tuple[str, ...]], str], quoting: Quoting) -> str:
     out: list[str] = []
     for part in parse(template):
         if isinstance(part, str):
             out.append(part)
             continue
         value = _value(part, lookup)
-        if reject_nul and "\0" in value:
+        if "\0" in value:
             raise TemplateError(
-                f'the value of "{part.dotted}" contains a NUL byte, which no command line can carry',
+                f'the value of "{part.dotted}" contains a NUL byte, which no command line, environment '
+                "or pane can carry",
                 part.start,
             )
         if quoting is Quoting.SHELL:
@@ -151,7 +182,7 @@ def render_argv(argv: Sequence[str], lookup: Callable[[tuple[str, ...]], str]) -
                 f"argv[{index}]: contains a NUL byte, which no command line can carry", element.index("\0")
             )
         try:
-            out.append(_render(element, lookup, Quoting.NONE, reject_nul=True))
+            out.append(_render(element, lookup, Quoting.NONE))
         except TemplateError as e:
             raise TemplateError(f"argv[{index}]: {e}", e.position) from e
     return tuple(out)

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar, cast
 from agentsup.plan import templates
 from agentsup.plan.durations import DURATION_PATTERN, parse_duration
 from agentsup.plan.locate import KeyPath
+from agentsup.plan.regexes import has_nested_repeat
 from agentsup.plan.sizes import SIZE_PATTERN, parse_size
 
 T = TypeVar("T")
@@ -46,7 +47,8 @@ def describe(value: object) -> str:
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, int | float):
-        return f"{'an integer' if isinstance(value, int) else 'a float'} ({value})"
+        shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:37]}..."
+        return f"{'an integer' if isinstance(value, int) else 'a float'} ({shown})"
     if isinstance(value, str):
         return f"a string ({quote(value)})"
     return next((noun for kind, noun in _KINDS if isinstance(value, kind)), f"a {type(value).__name__}")
@@ -73,6 +75,17 @@ def unknown(what: str, name: str, known: Iterable[str], declare: str) -> str:
 
 def wrong_type(expected: str, raw: object) -> str:
     return f"expected {expected}, found {describe(raw)}"
+
+
+INT64 = range(-(2**63), 2**63)  # TOML integers; tomllib reads larger ones, which floats cannot hold
+
+
+def outside_int64(raw: object, at: KeyPath, report: Report) -> bool:
+    """Reports an integer TOML does not allow (and ``float()`` may not convert): over 64 bits."""
+    if isinstance(raw, int) and raw not in INT64:
+        report(at, f"{describe(raw)} is outside TOML's 64-bit integer range")
+        return True
+    return False
 
 
 class ValueType(ABC, Generic[T]):
@@ -189,6 +202,8 @@ class Integer(ValueType[int]):
         if isinstance(raw, bool) or not isinstance(raw, int):
             report(at, wrong_type(self.expected, raw))
             return None
+        if outside_int64(raw, at, report):
+            return None
         if (self.minimum is not None and raw < self.minimum) or (
             self.maximum is not None and raw > self.maximum
         ):
@@ -218,6 +233,8 @@ class Number(ValueType[float]):
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             report(at, wrong_type(self.expected, raw))
             return None
+        if outside_int64(raw, at, report):
+            return None
         low = raw <= self.minimum if self.above else raw < self.minimum
         if not math.isfinite(raw) or low or (self.maximum is not None and raw > self.maximum):
             report(at, f"expected {self.expected}, found {raw}")
@@ -240,6 +257,8 @@ class Duration(ValueType[float]):
     def convert(self, raw: object, at: KeyPath, report: Report) -> float | None:
         if isinstance(raw, bool) or not isinstance(raw, str | int | float):
             report(at, wrong_type('a duration (e.g. "30s", "10m", "1h30m" or a number of seconds)', raw))
+            return None
+        if outside_int64(raw, at, report):
             return None
         try:
             seconds = parse_duration(raw)
@@ -266,6 +285,8 @@ class Size(ValueType[int]):
     def convert(self, raw: object, at: KeyPath, report: Report) -> int | None:
         if isinstance(raw, bool) or not isinstance(raw, str | int):
             report(at, wrong_type(self.expected, raw))
+            return None
+        if outside_int64(raw, at, report):
             return None
         try:
             size = parse_size(raw)
@@ -296,7 +317,12 @@ class Boolean(ValueType[bool]):
 
 class Template(Text):
     """A string with ``{{ path }}`` placeholders; only its syntax is checked here, its references by
-    ``references.check_references``, which knows where the template appears."""
+    ``references.check_references``, which knows where the template appears. A template ``for_shell``
+    (``cmd``) may place placeholders only where a shell-quoted value stays one word."""
+
+    def __init__(self, *, nonempty: bool = False, for_shell: bool = False) -> None:
+        super().__init__(nonempty=nonempty)
+        self.for_shell = for_shell
 
     def convert(self, raw: object, at: KeyPath, report: Report) -> str | None:
         text = super().convert(raw, at, report)
@@ -304,10 +330,13 @@ class Template(Text):
             return None
         try:
             templates.parse(text)
+            unsafe = templates.shell_problems(text) if self.for_shell else []
         except templates.TemplateError as e:
             report(at, f"invalid template: {e} (at position {e.position})")
             return None
-        return text
+        for _, problem in unsafe:
+            report(at, problem)
+        return None if unsafe else text
 
 
 class FileName(ValueType[str]):
@@ -366,10 +395,23 @@ def compile_regex(source: str, at: KeyPath, report: Report) -> re.Pattern[str] |
         report(at, "empty regex: it would match every line")
         return None
     try:
-        return re.compile(source)
-    except (re.error, OverflowError, RecursionError) as e:
+        pattern = re.compile(source)
+        hazard = has_nested_repeat(source)
+    except (re.error, OverflowError) as e:
         report(at, f"invalid regex {quote(source)}: {e}")
         return None
+    except RecursionError:
+        report(at, f"invalid regex {quote(source)}: nested too deeply")
+        return None
+    if hazard:
+        report(
+            at,
+            f"regex {quote(source)} repeats a repeat, as in (a+)+: on some lines matching would take "
+            "exponential time and stall the supervisor; make the inner repeat possessive (a++) or atomic "
+            "((?>a+)), or drop one of the two",
+        )
+        return None
+    return pattern
 
 
 class ArrayOf(ValueType[tuple[T, ...]]):
@@ -407,11 +449,14 @@ class ArrayOf(ValueType[tuple[T, ...]]):
         return out
 
 
+_NOUN = re.compile(r"\b(string|integer|table|name)\b")
+
+
 def _plural(expected: str) -> str:
+    """``a non-empty string`` → ``non-empty strings``; ``an integer from 0 to 255`` → ``integers from…``."""
     for article in ("an ", "a "):
         if expected.startswith(article):
-            noun = expected.removeprefix(article)
-            return noun.replace("string", "strings", 1).replace("integer", "integers", 1)
+            return _NOUN.sub(r"\1s", expected.removeprefix(article), count=1)
     return expected
 
 

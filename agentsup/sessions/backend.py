@@ -6,7 +6,7 @@ implement the same protocol without the engine noticing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -101,8 +101,17 @@ class Backend(Protocol):
     def send_text(self, pane_id: str, text: str, enter: bool = True) -> None:
         """Type ``text`` literally (bracketed paste when it has several lines), then Enter if asked."""
 
-    def stop(self, pane: Pane, grace: float) -> None:
-        """SIGTERM the pane's process group, wait up to ``grace`` s, then SIGKILL what is left."""
+    def stop(self, pane: Pane, grace: float, also: Callable[[], Iterable[int]] | None = None) -> None:
+        """SIGTERM the pane's process group, wait up to ``grace`` s, then SIGKILL what is left.
+
+        ``also`` names the agent's processes outside the group (asked before the SIGTERM and again before
+        the SIGKILL); they get the same signals. No error for what has already ended.
+        """
+
+    def stop_all(
+        self, panes: Sequence[Pane], grace: float, also: Callable[[], Iterable[int]] | None = None
+    ) -> None:
+        """:meth:`stop` for several panes at once: one grace period for all of them."""
 
     def kill_window(self, window_id: str) -> None:
         """Close an agent window; no error when it is already gone."""

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +24,8 @@ from libtmux import exc as libtmux_exc
 from libtmux.common import tmux_cmd
 
 from agentsup.sessions.backend import BackendError, LaunchSpec, Pane, TmuxNotFoundError
+from agentsup.sessions.probe import INSTALL_ADVICE, TmuxFeatures, TmuxVersion, features_of, parse_version
 from agentsup.sessions.wrapper import render_wrapper
-
-MIN_TMUX_VERSION = (3, 0)
-INSTALL_ADVICE = "install tmux >= 3.0, e.g. `apt install tmux` / `brew install tmux`"
 
 SUPERVISOR_WINDOW = "supervisor"
 TAG_RUN = "@agentsup_run"
@@ -53,9 +51,8 @@ _SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 _WINDOW_ID = re.compile(r"@[0-9]+\Z")
 _PANE_ID = re.compile(r"%[0-9]+\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_VERSION = re.compile(r"([0-9]+)\.([0-9]+)")
-# What tmux says when the target, or the whole server, no longer exists.
-_GONE = ("can't find", "no such", "no server running", "error connecting to")
+# What tmux says when the target, or the whole server, no longer exists (or is dying as it is asked).
+_GONE = ("can't find", "no such", "no server running", "error connecting to", "server exited", "lost server")
 
 _STOP_POLL = 0.02
 _KILL_WAIT = 1.0
@@ -128,14 +125,6 @@ def _write_script(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def parse_version(text: str) -> tuple[int, int] | None:
-    """(major, minor) from ``tmux -V`` output; None for builds without a number (``tmux master``)."""
-    match = _VERSION.search(text)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2))
-
-
 class TmuxBackend:
     """The :class:`~agentsup.sessions.backend.Backend` on a local tmux server (``tmux -L socket_name``).
 
@@ -152,12 +141,8 @@ class TmuxBackend:
         self._server = libtmux.Server(socket_name=socket_name, tmux_bin=resolved)
         self._lock = threading.Lock()
         self._next_index: dict[str, int] = {}
-        version = self.tmux_version()
-        if version is not None and version < MIN_TMUX_VERSION:
-            raise BackendError(
-                f"{resolved} is tmux {version[0]}.{version[1]}; agentsup needs tmux >= 3.0 to run a "
-                f"window's command without a shell and to pass its environment (-e): {INSTALL_ADVICE}"
-            )
+        # Refuses a tmux agentsup cannot work with (TmuxTooOldError), before anything is created.
+        self.features: TmuxFeatures = features_of(self.probe_version(), resolved)
 
     # -- running tmux -------------------------------------------------------------------------------
 
@@ -182,10 +167,13 @@ class TmuxBackend:
             return None
         raise BackendError(f"tmux could not {what}: {_errors(proc)}")
 
+    def probe_version(self) -> TmuxVersion:
+        """What the tmux binary says it is (``tmux -V``)."""
+        return TmuxVersion.parse(" ".join(self._run(["-V"], "report its version")))
+
     def tmux_version(self) -> tuple[int, int] | None:
         """The (major, minor) version of the tmux binary; None for development builds."""
-        lines = self._run(["-V"], "report its version")
-        return parse_version(" ".join(lines))
+        return parse_version(self.probe_version().text)
 
     def socket_path(self) -> Path:
         """Where this server's socket is, computed as tmux does (``$TMUX_TMPDIR`` or /tmp)."""
@@ -197,10 +185,14 @@ class TmuxBackend:
     def create_session(self, session: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> None:
         """Create ``session`` whose first window, ``supervisor``, runs ``argv`` (exec'd, no shell)."""
         command = ["new-session", "-d", "-s", session, "-n", SUPERVISOR_WINDOW, "-x", "200", "-y", "50"]
-        command += self._supervisor_args(session, argv, cwd, env)
+        with_flags = self.features.session_env
+        command += self._supervisor_args(session, argv, cwd, env, env_flags=with_flags)
+        # Before tmux 3.2 (no new-session -e) the session gets the environment -e would have given it.
+        target = f"={session}"
+        session_env = [] if with_flags else [["set-environment", "-t", target, k, v] for k, v in env.items()]
         # A user's destroy-unattached would kill the detached session at once.
         options = ["set-option", "-t", f"={session}:", "destroy-unattached", "off"]
-        self._run(_batch(command, options), f"create session {session!r}")
+        self._run(_batch(command, *session_env, options), f"create session {session!r}")
         with self._lock:
             self._next_index.pop(session, None)
 
@@ -210,11 +202,14 @@ class TmuxBackend:
             self.create_session(session, argv, cwd, env)
             return
         command = ["new-window", "-d", "-t", f"={session}:", "-n", SUPERVISOR_WINDOW]
-        command += self._supervisor_args(session, argv, cwd, env)
-        self._run(command, f"open the supervisor window of session {session!r}")
+        command += self._supervisor_args(session, argv, cwd, env, env_flags=True)
+        self._run(_batch(command), f"open the supervisor window of session {session!r}")
 
     @staticmethod
-    def _supervisor_args(session: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> list[str]:
+    def _supervisor_args(
+        session: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str], *, env_flags: bool
+    ) -> list[str]:
+        """``-c``, the environment (``-e``, or ``env(1)`` before argv without ``env_flags``), then argv."""
         _check_session_name(session)
         if not argv:
             raise BackendError(f"session {session!r}: empty argv for the supervisor window")
@@ -225,9 +220,15 @@ class TmuxBackend:
             if not name or "=" in name:
                 raise BackendError(f"session {session!r}: invalid environment variable name {name!r}")
             _check_no_nul(f"supervisor env {name}", value)
-            args += ["-e", f"{name}={value}"]
         for arg in argv:
             _check_no_nul("supervisor argv", arg)
+        if env_flags:
+            for name, value in env.items():
+                args += ["-e", f"{name}={value}"]
+        elif env:
+            if "=" in argv[0]:  # env(1) would take it for one more variable
+                raise BackendError(f"session {session!r}: cannot run {argv[0]!r} through env(1)")
+            argv = ["/usr/bin/env", *(f"{name}={value}" for name, value in env.items()), *argv]
         # With more than one argument tmux >= 3.0 execs argv directly; a lone one would go through sh -c.
         return args + (["--", *argv] if len(argv) > 1 else ["--", "/bin/sh", "-c", 'exec "$0"', argv[0]])
 
@@ -374,17 +375,33 @@ class TmuxBackend:
         finally:
             Path(name).unlink(missing_ok=True)
 
-    def stop(self, pane: Pane, grace: float) -> None:
-        """SIGTERM the pane's process group, wait up to ``grace`` s, then SIGKILL what is left."""
+    def stop(self, pane: Pane, grace: float, also: Callable[[], Iterable[int]] | None = None) -> None:
+        """SIGTERM the pane's process group (and ``also()``), wait up to ``grace`` s, SIGKILL what is left."""
+        self.stop_all([pane], grace, also)
+
+    def stop_all(
+        self, panes: Sequence[Pane], grace: float, also: Callable[[], Iterable[int]] | None = None
+    ) -> None:
+        """Stop the panes' process groups and the processes ``also()`` names, all at once.
+
+        SIGTERM to each group and each of those processes, up to ``grace`` s for all of them to end, then
+        SIGKILL to the groups and to what ``also()`` names *then* (catching processes started meanwhile).
+        ``also`` finds what left the group: a ``setsid`` daemon, a re-parented grandchild.
+        """
+        leaders = {p.pid for p in panes}
+
+        def outside() -> set[int]:  # a group member gets the group's signal once, not twice
+            return {pid for pid in (also() if also else ()) if _group_of(pid) not in leaders}
+
         server_pid = self._server_pid()
-        if not _signal_group(pane.pid, signal.SIGTERM):
+        groups = [g for g in leaders if _signal_group(g, signal.SIGTERM)]
+        others = {pid for pid in outside() if _signal_pid(pid, signal.SIGTERM)}
+        if _wait_all_gone(groups, others, grace, server_pid):
             return
-        if _wait_group_gone(pane.pid, grace, server_pid):
-            return
-        if not _signal_group(pane.pid, signal.SIGKILL):
-            return
-        # SIGKILL is delivered asynchronously; a short bounded wait lets callers see the group gone.
-        _wait_group_gone(pane.pid, _KILL_WAIT, server_pid)
+        groups = [g for g in groups if _signal_group(g, signal.SIGKILL)]
+        others = {pid for pid in {*others, *outside()} if _signal_pid(pid, signal.SIGKILL)}
+        # SIGKILL is delivered asynchronously; a short bounded wait lets callers see them gone.
+        _wait_all_gone(groups, others, _KILL_WAIT, server_pid)
 
     def _server_pid(self) -> int | None:
         lines = self._run_unless_gone(["display-message", "-p", "#{pid}"], "report its pid")
@@ -459,10 +476,12 @@ def _nudge_reaper(server_pid: int | None) -> None:
         return
 
 
-def _wait_group_gone(pgid: int, timeout: float, server_pid: int | None) -> bool:
-    """Poll until the process group is gone; False after ``timeout`` s."""
+def _wait_all_gone(
+    groups: Collection[int], pids: Collection[int], timeout: float, server_pid: int | None
+) -> bool:
+    """Poll until the process groups and the processes are gone; False after ``timeout`` s."""
     deadline = time.monotonic() + max(timeout, 0.0)
-    while _signal_group(pgid, 0):
+    while any(_signal_group(g, 0) for g in groups) or any(_signal_pid(p, 0) for p in pids):
         if time.monotonic() >= deadline:
             return False
         # The wrapper is tmux's child: a zombie keeps the group alive until tmux reaps it.
@@ -473,6 +492,22 @@ def _wait_group_gone(pgid: int, timeout: float, server_pid: int | None) -> bool:
 
 def _errors(proc: tmux_cmd) -> str:
     return "; ".join(proc.stderr) or f"exit status {proc.returncode}"
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def _signal_pid(pid: int, signum: int) -> bool:
+    """Send ``signum`` to one process; False when it no longer exists or is not ours to signal (``sudo``)."""
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _signal_group(pgid: int, signum: int) -> bool:

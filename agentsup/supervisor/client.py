@@ -57,7 +57,12 @@ class ControlClient:
             raise ControlError(f"the engine closed the connection: {exc.strerror or exc}") from exc
         if not line:
             return None
-        obj = json.loads(line)
+        if not line.endswith(b"\n"):  # the engine cuts off a subscriber that stopped reading
+            raise ControlError("the engine closed the connection in the middle of a message")
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise ControlError(f"unexpected reply: {line[:200]!r}") from exc
         if not isinstance(obj, dict):
             raise ControlError(f"unexpected reply: {line[:200]!r}")
         return obj
@@ -73,7 +78,8 @@ class ControlClient:
         return reply
 
     def subscribe(self, after: int | None = None) -> tuple[dict[str, JSON], Iterator[Event | str]]:
-        """Snapshot, then events; the iterator ends with the outcome string (or "" if the engine vanished)."""
+        """Snapshot, then events; the iterator ends with the outcome string (or "" if the engine vanished),
+        or raises ControlError if the engine dropped this client for not reading."""
         self._sock.settimeout(None)
         args: dict[str, JSON] = {} if after is None else {"after": after}
         reply = self.request("subscribe", **args)
@@ -89,6 +95,8 @@ class ControlClient:
                 elif msg.get("end"):
                     yield str(msg.get("outcome") or "")
                     return
+                elif msg.get("ok") is False:  # the engine dropped this subscriber
+                    raise ControlError(str(msg.get("error", "the engine ended the subscription")))
             yield ""
 
         return snapshot, stream()

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
+from agentsup.sessions import BackendError
+from agentsup.supervisor import messages as m
+from agentsup.supervisor import stopping, sweep
 from agentsup.supervisor.events import JSON, EventKind
 from agentsup.supervisor.states import ACTIVE, TERMINAL, AgentState, Source
 
 if TYPE_CHECKING:
     from agentsup.supervisor.engine import Engine
 
+log = logging.getLogger("agentsup.engine")
 S = AgentState
 
 
@@ -63,6 +69,55 @@ async def reopen_dependents(engine: Engine, agent: str) -> None:
                 todo.append(dep)
 
 
+async def _stop(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON]:
+    """Stop the run: nothing new starts, every agent still running is stopped (``reverse``: dependents
+    before what they depend on, each layer gone before the next is signalled)."""
+    why = request.get("reason")
+    why = why if isinstance(why, str) and why else "stopped by the user"
+    if not await engine.in_io(partial(engine.backend.has_session, engine.meta.session)):
+        await sweep.session_gone(engine, why)  # nothing left to stop: the agents' panes went with it
+        return {"ok": True}
+    if engine.state.stopping:
+        return {"ok": True, "already": True}
+    reverse = request.get("reverse") is True
+    log.info("stopping the run%s: %s", " in reverse dependency order" if reverse else "", why)
+    extra: dict[str, JSON] = {"reverse": True} if reverse else {}
+    await engine.record(
+        [
+            _command_event("stop", None, **extra),
+            (EventKind.RUN_STOPPING, None, Source.USER.value, {"reason": why}),
+        ]
+    )
+    for agent in engine.not_started():
+        await engine.transition(agent, S.STOPPED, Source.USER, reason="run stopped before it started")
+    for agent in engine.active_agents():
+        engine._stop_reason.setdefault(agent, "user")  # a starting one is stopped once its pane exists
+    try:
+        listed = await engine.in_io(partial(engine.backend.list_panes, engine.meta.session))
+    except BackendError as exc:
+        log.warning("stop: tmux could not list the panes (%s); stopping the agents the log has running", exc)
+        listed = [p for a in engine.active_agents() if (p := engine.pane_of(a)) is not None]
+    panes = sweep.pane_index(listed)
+    targets: dict[str, stopping.Target] = {}
+    for agent, rec in engine.state.agents.items():
+        pane = panes.get((agent, rec.attempts))
+        if pane is None or pane.dead or rec.state is S.STARTING:  # a done agent may still run: stopped too
+            continue
+        targets[agent] = stopping.Target(
+            agent, rec.attempts, pane, stopping.attempt_marker(engine.run, agent, rec.attempts)
+        )
+    order = stopping.stop_order(engine.plan, targets) if reverse else [sorted(targets)]
+    layers = [[targets[a] for a in layer] for layer in order]
+
+    def stopped(target: stopping.Target) -> None:
+        engine.post(m.StopDone(target.agent, target.attempt))  # the sweep it triggers reads the exits
+
+    leftovers = stopping.run_marker(engine.run)  # daemons left by agents that ended: one grace for all
+    grace = engine.options.grace
+    engine._background(partial(stopping.stop_layers, engine.backend, layers, grace, stopped, leftovers))
+    return {"ok": True}
+
+
 async def execute(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON]:  # noqa: PLR0911, PLR0912
     cmd = request.get("cmd")
     if cmd == "status":
@@ -72,19 +127,7 @@ async def execute(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON
         await engine.record([_command_event(cmd, None)])
         return {"ok": True}
     if cmd == "stop":
-        if engine.state.stopping:
-            return {"ok": True, "already": True}
-        await engine.record(
-            [
-                _command_event("stop", None),
-                (EventKind.RUN_STOPPING, None, Source.USER.value, {"reason": "stopped by the user"}),
-            ]
-        )
-        for agent in engine.not_started():
-            await engine.transition(agent, S.STOPPED, Source.USER, reason="run stopped before it started")
-        for agent in engine.active_agents():
-            engine.stop_agent(agent, "user")
-        return {"ok": True}
+        return await _stop(engine, request)
     if cmd == "emit":
         name, data = request.get("name"), request.get("data")
         if not isinstance(name, str) or not name or len(name) > EVENT_NAME_MAX:

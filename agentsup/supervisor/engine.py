@@ -25,7 +25,7 @@ from agentsup.agents import preset_for
 from agentsup.plan.model import AgentSpec, DoneKind, Plan
 from agentsup.plan.templates import TemplateError
 from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane
-from agentsup.supervisor import idle, monitoring, outcomes, reactions, resume, sweep
+from agentsup.supervisor import idle, monitoring, outcomes, reactions, resume, stopping, sweep
 from agentsup.supervisor import messages as m
 from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, named_agents, prepare_agent
 from agentsup.supervisor.commands import CommandError, execute, external_event
@@ -104,6 +104,7 @@ class Engine:
         self._dirty: set[str] = set()
         self._pending_exit: dict[str, m.Exited] = {}  # exits waiting for their final output read
         self._settle_by: dict[str, float] = {}  # when an exited agent's log is read as it is
+        self._early_done: dict[str, str] = {}  # done-pattern lines read while the agent was starting
         self._exited: set[tuple[str, int]] = {
             (e.agent, int(str(e.data.get("attempt", 0))))
             for e in store.read(kinds=[EventKind.AGENT_EXIT])
@@ -308,19 +309,25 @@ class Engine:
         return bool(specs or starts)
 
     async def _finish(self, outcome: RunOutcome) -> None:
+        # Work under way ends first: a `stop --reverse` still taking its layers down one after the other.
+        # Until the outcome is set, a client that subscribes meanwhile still gets the run's end.
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
         self.outcome = outcome
         await self.record([(EventKind.RUN_FINISHED, None, Source.ENGINE.value, {"state": outcome.value})])
         for q in list(self._subscribers):
             q.put_nowait(None)
-        # Agents that declared themselves done may still run: stop them so nothing outlives the run.
+        # Agents that declared themselves done may still run: stop them so nothing outlives the run. A
+        # stopped run also loses what any of its agents left behind (a daemon that detached itself).
         panes = await self.loop.run_in_executor(self._io, self.backend.list_panes, self.meta.session)
-        await asyncio.gather(
-            *(
-                self.loop.run_in_executor(self._io, self.backend.stop, p, self.options.grace)
-                for p in panes
-                if not p.dead
-            )
-        )
+        live = [p for p in panes if not p.dead]
+        markers = [
+            stopping.attempt_marker(self.run, p.agent, p.attempt) for p in live if p.agent and p.attempt
+        ]
+        if outcome is RunOutcome.STOPPED:
+            markers.append(stopping.run_marker(self.run))
+        if live or markers:
+            also = stopping.finder([p.pid for p in live], markers)
+            await self.in_io(partial(self.backend.stop_all, live, self.options.grace, also))
 
     # ---- starting agents ------------------------------------------------------------------------
 
@@ -462,6 +469,10 @@ class Engine:
             {"attempt": msg.attempt, "window_id": p.window_id, "pane_id": p.pane_id, "pid": p.pid},
         )
         await self.transition(msg.agent, S.RUNNING, Source.BACKEND, before=[spawned])
+        if (line := self._early_done.pop(msg.agent, None)) is not None:  # printed before it was running
+            await outcomes.succeed(self, msg.agent, Source.PATTERN, reason=line[:200])
+            self.check_files(msg.agent, msg.attempt)
+            return
         self.arm_timeout(msg.agent, msg.attempt, None)
         if msg.agent in self._stop_reason:  # killed while it was starting
             self.stop_agent(msg.agent, self._stop_reason[msg.agent])
@@ -553,6 +564,8 @@ class Engine:
         if res.grew:
             await idle.heard(self, agent, msg.attempt)
         rec = self.state.agents[agent]
+        if res.done_line is not None and rec.state is S.STARTING:
+            self._early_done[agent] = res.done_line  # judged once the pane is in the books
         if res.done_line is not None and rec.state in ACTIVE - {S.STARTING}:
             self._disarm(agent)
             await outcomes.succeed(self, agent, Source.PATTERN, before=specs, reason=res.done_line[:200])
@@ -608,14 +621,16 @@ class Engine:
         return Pane(rec.window_id, rec.pane_id, rec.pid, False, None, self.run.run_id, agent, rec.attempts)
 
     def stop_agent(self, agent: str, reason: str) -> None:
-        """Stop an agent's process group; the first reason given decides what its exit means."""
+        """Stop an agent's processes (its pane's group and what left it, see ``stopping``); the first reason
+        given decides what its exit means."""
         self._stop_reason.setdefault(agent, reason)
         pane = self.pane_of(agent)
         if pane is None or self.state.agents[agent].state is S.STARTING:
             return  # handle_spawned stops it once the pane exists
         attempt = self.state.agents[agent].attempts
+        also = stopping.finder([pane.pid], [stopping.attempt_marker(self.run, agent, attempt)])
         self._background(
-            partial(self.backend.stop, pane, self.options.grace), lambda _: m.StopDone(agent, attempt)
+            partial(self.backend.stop, pane, self.options.grace, also), lambda _: m.StopDone(agent, attempt)
         )
 
     async def _sweep_loop(self) -> None:
@@ -650,6 +665,8 @@ class Engine:
             reply = await execute(self, cmd.request)
         except CommandError as exc:
             reply = {"ok": False, "error": str(exc)}
+        except BackendError as exc:  # tmux refused (a pane gone mid-send, text too long for it)
+            reply = {"ok": False, "error": f"tmux: {exc}"}
         if not cmd.reply.done():
             cmd.reply.set_result(reply)
 

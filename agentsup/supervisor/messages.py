@@ -23,6 +23,7 @@ class Exited:
     source: str
     dead_status: int | None = None
     problem: str | None = None  # the exit file exists but cannot be read
+    gone: bool = False  # no exit at all: the pane vanished (its output is still read to the end first)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,10 @@ async def conclude_exit(engine: Engine, msg: m.Exited) -> None:
     agent = msg.agent
     engine._exited.add((agent, msg.attempt))
     engine._disarm(agent)
+    if msg.gone:
+        if engine.state.agents[agent].state in ACTIVE:
+            await fail(engine, agent, Source.BACKEND, msg.problem or "its tmux window is gone")
+        return
     r = msg.record
     code = r.code if r is not None else msg.dead_status
     sig = r.signal if r is not None else None

@@ -7,6 +7,7 @@ import fcntl
 import logging
 import resource
 import signal
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import IO
 
@@ -16,12 +17,17 @@ from agentsup.supervisor.control import ControlServer
 from agentsup.supervisor.engine import Engine
 from agentsup.supervisor.rundir import RunDir
 from agentsup.supervisor.scheduler import RunOutcome
-from agentsup.supervisor.store import EventStore
+from agentsup.supervisor.store import EventStore, StoreError
+from agentsup.supervisor.sweep import SessionGoneError
 
 log = logging.getLogger("agentsup.engine")
 READY_FILE = "engine.ready"
 LOCK_FILE = "engine.lock"
 EXIT_LOCKED = 3
+EXIT_STORE = 4
+EXIT_SESSION_GONE = 5
+ENGINE_LOG_BYTES = 10 * 1024 * 1024  # engine.log rotates at this size; ENGINE_LOG_KEEP old files are kept
+ENGINE_LOG_KEEP = 2
 
 
 def hold_engine_lock(run: RunDir) -> IO[bytes] | None:
@@ -56,11 +62,9 @@ def main(argv: list[str]) -> int:
         print("usage: python -m agentsup.supervisor RUN_DIR", flush=True)
         return 2
     run = RunDir(Path(argv[0]).resolve())
-    logging.basicConfig(
-        filename=run.engine_log,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = RotatingFileHandler(run.engine_log, maxBytes=ENGINE_LOG_BYTES, backupCount=ENGINE_LOG_KEEP)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     lock = hold_engine_lock(run)
     if lock is None:
         log.error("another engine is serving run %s; this one leaves it alone", run.run_id)
@@ -81,6 +85,19 @@ def main(argv: list[str]) -> int:
     except PlanError:
         log.exception("the run's plan is invalid")
         return 2
+    except StoreError as exc:
+        # Nothing is done before it is logged, so the engine stops here; the agents go on in tmux.
+        log.error(  # noqa: TRY400 -- the message says it all; a traceback would hide it
+            "the event log cannot be written, so the engine stops (the log is intact up to its last "
+            "transaction; the agents go on in tmux): %s. Free space (or fix the directory) and run "
+            "`agentsup resume %s`",
+            exc,
+            run.run_id,
+        )
+        return EXIT_STORE
+    except SessionGoneError as exc:
+        log.warning("%s", exc)  # an expected end: no traceback
+        return EXIT_SESSION_GONE
     except Exception:
         log.exception("engine crashed")
         raise

@@ -1,20 +1,29 @@
 """The engine's reconcile sweep: one list-panes for the session plus a stat per active agent, catching
-what inotify missed and panes that vanished. Also the blocking readers of exit and inbox files.
+what inotify missed and panes that vanished; the loss of the whole session. Also the blocking readers of
+exit and inbox files.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentsup.sessions import BackendError, Pane, read_exit_file
 from agentsup.supervisor import messages as m
-from agentsup.supervisor import outcomes
+from agentsup.supervisor import stopping
+from agentsup.supervisor.scheduler import schedule
 from agentsup.supervisor.states import ACTIVE, AgentState, Source
 
+log = logging.getLogger("agentsup.engine")
 S = AgentState
+WINDOW_GONE = "its tmux window is gone"
+SESSION_GONE = f"{WINDOW_GONE}: the run's tmux session was closed or its server killed"
+SETTLE_TIMEOUT = 30.0  # how long a session-less engine waits for exits in flight before it leaves
 
 if TYPE_CHECKING:
     from agentsup.supervisor.engine import Engine
@@ -53,11 +62,21 @@ def pane_index(panes: Iterable[Pane]) -> dict[tuple[str | None, int | None], Pan
 
 
 def sweep_now(engine: Engine) -> None:
+    engine._background(_look(engine), lambda msg: msg)
+
+
+def _look(engine: Engine) -> Callable[[], m.Swept]:
+    """The sweep itself, for the I/O pool: it lists the panes, then stats the running agents' files."""
     active = [(a, r.attempts) for a, r in engine.state.agents.items() if r.state in ACTIVE - {S.STARTING}]
     run, backend, session = engine.run, engine.backend, engine.meta.session
 
-    def sweep() -> m.Message:
-        panes = tuple(backend.list_panes(session))  # listed before the files: an exit wins over a gone pane
+    def sweep() -> m.Swept:
+        # Panes first, files second: an exit written in between wins over a pane gone.
+        try:
+            panes: tuple[Pane, ...] | None = tuple(backend.list_panes(session))
+        except BackendError as exc:
+            log.warning("the sweep could not list the panes (%s); it judges exit and done files only", exc)
+            panes = None
         exits = {}
         done = set()
         for agent, attempt in active:
@@ -65,14 +84,17 @@ def sweep_now(engine: Engine) -> None:
                 exits[(agent, attempt)] = exited
             if run.done_file(agent, attempt).exists():
                 done.add((agent, attempt))
-        return m.Swept(panes, exits, frozenset(done), frozenset(active))
+        # Without the panes nobody can be called gone: only the attempts with a file to go by are judged.
+        checked = frozenset(active) if panes is not None else frozenset(exits) | done
+        return m.Swept(panes or (), exits, frozenset(done), checked)
 
-    engine._background(sweep, lambda msg: msg)
+    return sweep
 
 
-async def reconcile(engine: Engine, sweep: m.Swept) -> None:
+async def reconcile(engine: Engine, sweep: m.Swept, gone: str = WINDOW_GONE) -> None:
     """Judge only the attempts this sweep looked at, and only if they are still running: a sweep may run
-    late on a busy pool, and an agent that was starting when it began had its files left unread."""
+    late on a busy pool, and an agent that was starting when it began had its files left unread. An agent
+    whose pane is not listed is lost for the reason ``gone``."""
     by_key = pane_index(sweep.panes)
     for agent, attempt in sorted(sweep.checked):
         rec = engine.state.agents.get(agent)
@@ -83,13 +105,19 @@ async def reconcile(engine: Engine, sweep: m.Swept) -> None:
         if key in sweep.done_files:
             await engine._handle(m.DoneFileSeen(agent, rec.attempts))
         if key in sweep.exits:
+            if key not in engine._exited and agent not in engine._pending_exit:
+                log.info("the sweep found the exit record of %s (attempt %d) before inotify did", *key)
             await engine._handle(sweep.exits[key])
             continue
         pane = by_key.get(key)
         if pane is None:
             engine._disarm(agent)
             engine._stop_reason.pop(agent, None)
-            await outcomes.fail(engine, agent, Source.BACKEND, "its tmux window is gone")
+            _stop_leftovers(engine, agent, attempt)
+            # Judged like an exit, after its output is read to the end: lines it printed still count.
+            await engine._handle(
+                m.Exited(agent, rec.attempts, None, Source.BACKEND.value, problem=gone, gone=True)
+            )
         elif pane.dead:
             # The wrapper writes exit.json before it exits, so a dead pane without one was killed.
             # Wait one more sweep in case the rename is in flight.
@@ -104,3 +132,66 @@ async def reconcile(engine: Engine, sweep: m.Swept) -> None:
 
 def sweep_soon(engine: Engine) -> None:
     engine.loop.call_later(0.2, sweep_now, engine)
+
+
+def _stop_leftovers(engine: Engine, agent: str, attempt: int) -> None:
+    """A vanished pane's agent may live on (it ignored the hangup): stop what is left of the attempt, so a
+    retry never runs beside it."""
+    pane = engine.pane_of(agent)
+    if pane is None:
+        return
+    also = stopping.finder([pane.pid], [stopping.attempt_marker(engine.run, agent, attempt)])
+    engine._background(partial(engine.backend.stop, pane, engine.options.grace, also))
+
+
+class SessionGoneError(Exception):
+    """The run's tmux session is gone, and its agents' panes with it: the engine leaves the run, unfinished,
+    to ``agentsup resume``."""
+
+
+async def session_gone(engine: Engine, why: str) -> None:
+    """The session vanished (server killed, session closed: the engine, in it, got SIGHUP). Stop what is
+    left of the agents, judge each one (an exit on disk counts; the rest are lost and the retry policy
+    applies), start nothing, then leave: an unfinished run, unless no agent can run any more."""
+    session = engine.meta.session
+    log.warning(
+        "%s: the run's tmux session %s is gone (its server was killed or the session closed), and the "
+        "agents' panes with it; `agentsup resume %s` goes on in a new session",
+        why,
+        session,
+        engine.run.run_id,
+    )
+    engine.paused = True  # without a session nothing can start; `resume` starts what is due
+    targets = [
+        (pane, stopping.attempt_marker(engine.run, agent, engine.state.agents[agent].attempts))
+        for agent in engine.active_agents()
+        if (pane := engine.pane_of(agent)) is not None
+    ]
+    if targets:
+        panes = [p for p, _ in targets]
+        also = stopping.finder([p.pid for p in panes], [mk for _, mk in targets])
+        await engine.in_io(partial(engine.backend.stop_all, panes, engine.options.grace, also))
+    for agent in engine.active_agents():
+        engine._disarm(agent)
+        engine._stop_reason.pop(agent, None)
+    await reconcile(engine, await engine.in_io(_look(engine)), gone=SESSION_GONE)
+    task = asyncio.ensure_future(_leave_when_settled(engine, session))
+    engine._tasks.add(task)
+    task.add_done_callback(engine._tasks.discard)
+
+
+async def _leave_when_settled(engine: Engine, session: str) -> None:
+    """Once the exits in flight are judged and nothing is starting: end the engine with the run unfinished
+    (the main loop finishes the run itself when no agent is left to run)."""
+    deadline = engine.loop.time() + SETTLE_TIMEOUT
+    while (engine.active_agents() or engine._pending_exit) and engine.loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    if engine.outcome is not None:
+        return
+    if schedule(engine.plan, engine.state, engine.clock(), paused=True).outcome is not None:
+        return  # every agent has ended for good: the main loop finishes the run
+    message = (
+        f"run {engine.run.run_id} left unfinished: its tmux session {session} is gone; "
+        f"`agentsup resume {engine.run.run_id}` goes on"
+    )
+    engine._queue.put_nowait(m.Crashed(SessionGoneError(message)))

@@ -87,7 +87,10 @@ alerts = [{{ match = "^AFTER", severity = "critical" }}]
 cmd = 'head -c 20000000 /dev/urandom; printf "\\nAFTER noise\\n"'
 
 [agents.badutf8]
-cmd = 'for i in $(seq 1 2000); do printf "\\377\\376 \\300\\200 half \\342\\202\\n"; done; echo "AFTER bad utf-8"'
+cmd = '''
+for i in $(seq 1 2000); do printf "\\377\\376 \\300\\200 half \\342\\202\\n"; done
+echo "AFTER bad utf-8"
+'''
 
 [agents.longline]
 cmd = 'head -c {line_bytes} /dev/zero | tr "\\0" "y"; printf "\\nAFTER the long line\\n"'
@@ -130,7 +133,9 @@ alerts = [{rules}]
 """
         for n in range(agents)
     )
-    run_dir = run_plan(agentsup, tmp_path, f'[run]\nname = "burst"\nmax_parallel = {agents}\n' + plan, "burst")
+    run_dir = run_plan(
+        agentsup, tmp_path, f'[run]\nname = "burst"\nmax_parallel = {agents}\n' + plan, "burst"
+    )
 
     expected = sorted((f"burst-{n:02d}", f"RULE7 hit {s}") for n in range(agents) for s in range(seconds))
     assert sorted(alerts(agentsup, "burst")) == expected

@@ -922,12 +922,14 @@ def test_non_utf8_file_is_one_problem(tmp_path: Path) -> None:
     path.write_bytes(b'[agents.a]\ncmd = "\xff"\n')
     with pytest.raises(PlanError) as caught:
         load_plan(path)
-    assert [str(p) for p in caught.value.problems] == [f"{path}: not valid UTF-8 (byte 18)"]
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2:8: not valid UTF-8: byte 0xff (save the file as UTF-8)"
+    ]
 
 
 def test_deep_nesting_is_one_problem() -> None:
     text = "x = " + "[" * 5000 + "]" * 5000
-    assert problems_of(text) == ["plan.toml: invalid TOML: values nested too deeply"]
+    assert problems_of(text) == ["plan.toml:1: invalid TOML: values nested too deeply (over 100 levels)"]
 
 
 def test_plan_error_message_lists_all_problems() -> None:

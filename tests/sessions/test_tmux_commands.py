@@ -10,7 +10,8 @@ import pexpect
 import pytest
 
 from agentsup.sessions import BackendError, TmuxBackend, TmuxNotFoundError
-from agentsup.sessions.tmux import _tmux_arg, parse_version
+from agentsup.sessions.probe import parse_version
+from agentsup.sessions.tmux import _tmux_arg
 from tests.tmuxenv import DEFAULT_SESSION, TmuxEnv, wait_until
 
 
