@@ -328,8 +328,8 @@ def _state_line(ev: Event) -> str | None:
             extra.append(str(reason))
         tail = f"  ({'; '.join(extra)})" if extra else ""
         return f"{t}  {ev.agent:<20} {d.get('to')!s:<11} by {ev.source}{tail}"
-    if ev.kind is EventKind.ALERT:
-        return f"{t}  {ev.agent:<20} ALERT {d.get('severity')}: {d.get('line')}"
+    if ev.kind is EventKind.ALERT:  # a run-level alert (memory, the event log's size) has no agent
+        return f"{t}  {ev.agent or '(run)':<20} ALERT {d.get('severity')}: {d.get('line')}"
     if ev.kind is EventKind.RUN_HALTED:
         return f"{t}  run halted: {d.get('reason')}"
     return None

@@ -86,7 +86,30 @@ RUN_MIN_FREE_MEMORY = Key(
     "New agents are held back while the machine has less memory available than this "
     '(bytes, or a size such as "2GiB"). Default: no check.',
 )
-RUN = Table((RUN_NAME, RUN_WORKDIR, RUN_MAX_PARALLEL, RUN_ON_FAILURE, RUN_MIN_FREE_MEMORY))
+RUN_MAX_LOG = Key(
+    "max_log",
+    Size(),
+    'An agent attempt\'s output.log stops growing at this size (bytes, or a size such as "1GiB"); the '
+    "rest of its output is not logged and a warning alert says so (needs GNU dd). Default: no cap.",
+)
+RUN_MAX_EVENT_LOG = Key(
+    "max_event_log",
+    Size(),
+    "Past this size of the event log (events.db), alerts below critical are counted, not logged; state "
+    "changes are always logged, so the run stays resumable. Default: 1GiB.",
+    default=1 << 30,
+)
+RUN = Table(
+    (
+        RUN_NAME,
+        RUN_WORKDIR,
+        RUN_MAX_PARALLEL,
+        RUN_ON_FAILURE,
+        RUN_MIN_FREE_MEMORY,
+        RUN_MAX_LOG,
+        RUN_MAX_EVENT_LOG,
+    )
+)
 
 # Entries of after: a name, or a table naming the agent and when it releases.
 

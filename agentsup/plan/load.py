@@ -170,6 +170,10 @@ class _Built:
     on_failure_at: KeyPath
 
 
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 def _build(top: Values, file: str, base_dir: Path, locator: Locator, report: Report) -> Plan:
     run_values = top.get(k.PLAN_RUN) or Values()
     workdir = run_values.get(k.RUN_WORKDIR)
@@ -180,6 +184,8 @@ def _build(top: Values, file: str, base_dir: Path, locator: Locator, report: Rep
         max_parallel=run_values.get(k.RUN_MAX_PARALLEL),
         on_failure=run_values.get(k.RUN_ON_FAILURE) or OnFailure.HALT,
         min_free_memory=run_values.get(k.RUN_MIN_FREE_MEMORY),
+        max_log=run_values.get(k.RUN_MAX_LOG),
+        max_event_log=_or(run_values.get(k.RUN_MAX_EVENT_LOG), RunSpec.max_event_log),
         pools=pools,
     )
     inputs = top.get(k.PLAN_INPUTS) or MappingProxyType({})

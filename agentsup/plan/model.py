@@ -205,6 +205,8 @@ class RunSpec:
     on_failure: OnFailure = OnFailure.HALT
     min_free_memory: int | None = None  # bytes: hold new spawns while the machine has less available
     pools: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    max_log: int | None = None  # bytes of one attempt's output.log; the rest is not logged
+    max_event_log: int = 1 << 30  # bytes of events.db past which alerts below critical are only counted
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from agentsup.agents import preset_for
-from agentsup.plan.model import AgentSpec, DoneKind, Plan
+from agentsup.plan.model import AgentSpec, DoneKind, Plan, Severity
 from agentsup.plan.templates import TemplateError
 from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane
 from agentsup.supervisor import idle, monitoring, outcomes, reactions, resume, stopping, sweep
@@ -105,6 +105,9 @@ class Engine:
         self._pending_exit: dict[str, m.Exited] = {}  # exits waiting for their final output read
         self._settle_by: dict[str, float] = {}  # when an exited agent's log is read as it is
         self._early_done: dict[str, str] = {}  # done-pattern lines read while the agent was starting
+        self._capped: set[tuple[str, int]] = set()  # attempts whose output.log reached max_log
+        self.event_log_full = False  # events.db is over max_event_log: alerts below critical are counted
+        self.alerts_unlogged = 0
         self._exited: set[tuple[str, int]] = {
             (e.agent, int(str(e.data.get("attempt", 0))))
             for e in store.read(kinds=[EventKind.AGENT_EXIT])
@@ -346,7 +349,9 @@ class Engine:
         """Map the attempt's exit, done and output files to it; read its output from ``offset`` on."""
         run, spec = self.run, self.plan.agents[agent]
         output_log = run.output_log(agent, attempt)
-        self._tails[agent] = OutputTail(output_log, spec.alerts, spec.done.pattern, offset=offset)
+        self._tails[agent] = OutputTail(
+            output_log, spec.alerts, spec.done.pattern, offset=offset, cap=self.plan.run.max_log
+        )
         self._paths[str(run.exit_file(agent, attempt))] = (agent, attempt, "exit")
         self._paths[str(output_log)] = (agent, attempt, "out")
         self._paths[str(run.done_file(agent, attempt))] = (agent, attempt, "done")
@@ -416,6 +421,8 @@ class Engine:
         match msg:
             case m.Tick():
                 pass
+            case m.EventLogSize():
+                await self._on_event_log_size(msg.size)
             case m.Crashed():
                 raise msg.error
             case m.IdleCheck():
@@ -560,7 +567,23 @@ class Engine:
                 },
             )
             for a in res.alerts
+            if a.severity is Severity.CRITICAL or not self.event_log_full
         ]
+        self.alerts_unlogged += len(res.alerts) - len(specs)
+        if res.capped and (agent, msg.attempt) not in self._capped:
+            self._capped.add((agent, msg.attempt))
+            line = (
+                f"output.log reached max_log ({self.plan.run.max_log} bytes): later output is read for "
+                "alerts and the done pattern, then dropped"
+            )
+            specs.append(
+                (
+                    EventKind.ALERT,
+                    agent,
+                    Source.ENGINE.value,
+                    {"attempt": msg.attempt, "severity": "warning", "rule": "max_log", "line": line},
+                )
+            )
         if res.grew:
             await idle.heard(self, agent, msg.attempt)
         rec = self.state.agents[agent]
@@ -633,9 +656,31 @@ class Engine:
             partial(self.backend.stop, pane, self.options.grace, also), lambda _: m.StopDone(agent, attempt)
         )
 
+    def _event_log_size(self) -> int:
+        total = 0
+        for path in (self.run.events_db, self.run.events_db.with_name(self.run.events_db.name + "-wal")):
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
+
+    async def _on_event_log_size(self, size: int) -> None:
+        """Past max_event_log, alerts below critical are counted, not logged (state changes always are)."""
+        if self.event_log_full or size <= self.plan.run.max_event_log:
+            return
+        self.event_log_full = True
+        line = (
+            f"the event log is over max_event_log ({self.plan.run.max_event_log} bytes): alerts below "
+            "critical are no longer logged"
+        )
+        data: dict[str, JSON] = {"severity": "critical", "rule": "max_event_log", "line": line}
+        await self.record([(EventKind.ALERT, None, Source.ENGINE.value, data)])
+
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(self.options.sweep_interval)
+            self._background(self._event_log_size, m.EventLogSize)
             if any(r.state in ACTIVE for r in self.state.agents.values()):
                 sweep.sweep_now(self)
                 monitoring.sample_now(self)

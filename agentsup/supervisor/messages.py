@@ -138,8 +138,16 @@ class Tick:
     """Wake up to re-run the scheduler (a retry's backoff ended)."""
 
 
+@dataclass(frozen=True)
+class EventLogSize:
+    """The event log's size on disk (events.db and its WAL), measured by the sweep timer."""
+
+    size: int
+
+
 Message = (
-    Exited
+    EventLogSize
+    | Exited
     | DoneFileSeen
     | OutputGrew
     | OutputRead

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class ReadResult:
     done_line: str | None  # first line matching the done pattern, if any
     lines: int
     grew: bool
+    capped: bool = False  # the log was cut back to the cap after this read
 
 
 @dataclass
@@ -50,6 +52,7 @@ class OutputTail:
     partial: bytes = b""
     discarding: bool = False  # inside a line longer than MAX_LINE, after its cut
     ended: bool = False  # the wrapper's end marker is in the log: everything the agent printed is read
+    cap: int | None = None  # past this size the log is cut back to it after each read (max_log)
     _last: bytes = b""  # the previous chunk's last bytes, for a marker split between two reads
     ring: deque[str] = field(default_factory=lambda: deque(maxlen=RING_LINES))
 
@@ -98,7 +101,13 @@ class OutputTail:
             done_line = done_line or d
             self.partial = b""
             count += 1
-        return ReadResult(tuple(alerts), done_line, count, grew)
+        capped = self.cap is not None and self.offset > self.cap
+        if capped and self.cap is not None:
+            # The writer appends (O_APPEND), so it goes on at the cut. Bytes written between the read and
+            # the cut are lost unread; the exit then waits out EXIT_SETTLE if the end marker was among them.
+            os.truncate(self.path, self.cap)
+            self.offset = self.cap
+        return ReadResult(tuple(alerts), done_line, count, grew, capped)
 
     def _line(self, raw: bytes, alerts: list[AlertHit], end: int) -> str | None:
         text = strip_ansi(raw[:MAX_LINE]).decode("utf-8", "replace")

@@ -74,3 +74,45 @@ def test_a_full_event_log_stops_the_engine_cleanly_and_resume_finishes_the_run(
     assert resumed.returncode in (0, 1), resumed.stderr
     lines = [str(ev.data["line"]) for ev in agentsup.events("full") if ev.kind is EventKind.ALERT]
     assert lines == [f"WARN {i}" for i in range(1, ALERTS + 1)]  # each once, in order, none lost
+
+
+def test_an_output_log_is_cut_back_to_max_log_and_later_lines_still_count(
+    agentsup: Agentsup, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        '[run]\nmax_log = "100KB"\n\n[agents.flood]\n'
+        "cmd = 'head -c 5000000 /dev/zero | tr \"\\\\0\" x | fold -w 99; echo; echo LAST'\n"
+        'alerts = [{ match = "^LAST", severity = "warning" }]\n'
+    )
+
+    result = agentsup.run("start", str(plan), "--no-tui", "--run-id", "capped", check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = (agentsup.run_dir("capped") / "panes" / "flood.1.log").read_bytes()
+    assert log.startswith(b"x" * 99)
+    assert 100_000 <= len(log) < 100_000 + 64 * 1024  # the cap, plus what came after the last cut
+    alerts = [ev.data for ev in agentsup.events("capped") if ev.kind is EventKind.ALERT]
+    assert [(a["rule"], a["severity"]) for a in alerts] == [("max_log", "warning"), ("^LAST", "warning")]
+
+
+def test_past_max_event_log_only_critical_alerts_are_logged(agentsup: Agentsup, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        '[run]\nmax_event_log = "64KB"\n\n[agents.noisy]\n'
+        "cmd = '''\n"
+        'for s in 1 2 3 4 5 6; do for i in $(seq 1 300); do echo "WARN $s $i"; done; sleep 1; done\n'
+        "echo 'CRIT one'; echo 'CRIT two'\n"
+        "'''\n"
+        'alerts = [{ match = "^WARN", severity = "warning" }, { match = "^CRIT", severity = "critical" }]\n'
+    )
+
+    result = agentsup.run("start", str(plan), "--no-tui", "--run-id", "noisy", check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    alerts = [ev.data for ev in agentsup.events("noisy") if ev.kind is EventKind.ALERT]
+    warnings = [a for a in alerts if a["rule"] == "^WARN"]
+    assert 0 < len(warnings) < 1800
+    assert [a["line"] for a in alerts if a["rule"] == "^CRIT"] == ["CRIT one", "CRIT two"]
+    [full] = [a for a in alerts if a["rule"] == "max_event_log"]
+    assert full["severity"] == "critical"
