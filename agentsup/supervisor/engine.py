@@ -22,10 +22,10 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from agentsup.agents import preset_for
-from agentsup.plan.model import AgentSpec, DoneKind, Plan, Severity
+from agentsup.plan.model import AgentSpec, DoneKind, Plan
 from agentsup.plan.templates import TemplateError
 from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane
-from agentsup.supervisor import idle, monitoring, outcomes, reactions, resume, stopping, sweep
+from agentsup.supervisor import idle, monitoring, outcomes, reactions, reading, resume, stopping, sweep
 from agentsup.supervisor import messages as m
 from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, named_agents, prepare_agent
 from agentsup.supervisor.commands import CommandError, execute, external_event
@@ -56,12 +56,6 @@ _LEARNED = frozenset(
         EventKind.EXTERNAL,
     }
 )
-
-
-# How long an exit waits at most for tmux's pipe-pane to bring the agent's last bytes (and the wrapper's end
-# marker) into its log. The marker comes within milliseconds on a calm machine; a tmux server backlogged by
-# many agents printing flat out has been seen seconds behind.
-EXIT_SETTLE = 15.0
 
 
 @dataclass(frozen=True)
@@ -422,7 +416,7 @@ class Engine:
             case m.Tick():
                 pass
             case m.EventLogSize():
-                await self._on_event_log_size(msg.size)
+                await reading.on_event_log_size(self, msg.size)
             case m.Crashed():
                 raise msg.error
             case m.IdleCheck():
@@ -550,75 +544,7 @@ class Engine:
         self._background(partial(tail.read, final), lambda res: m.OutputRead(agent, attempt, res, final))
 
     async def _on_output(self, msg: m.OutputRead) -> None:
-        agent = msg.agent
-        self._reading.discard(agent)
-        res = msg.result
-        specs: list[EventSpec] = [
-            (
-                EventKind.ALERT,
-                agent,
-                Source.PATTERN.value,
-                {
-                    "attempt": msg.attempt,
-                    "severity": a.severity.value,
-                    "rule": a.rule,
-                    "line": a.line,
-                    "offset": a.end,
-                },
-            )
-            for a in res.alerts
-            if a.severity is Severity.CRITICAL or not self.event_log_full
-        ]
-        self.alerts_unlogged += len(res.alerts) - len(specs)
-        if res.capped and (agent, msg.attempt) not in self._capped:
-            self._capped.add((agent, msg.attempt))
-            line = (
-                f"output.log reached max_log ({self.plan.run.max_log} bytes): later output is read for "
-                "alerts and the done pattern, then dropped"
-            )
-            specs.append(
-                (
-                    EventKind.ALERT,
-                    agent,
-                    Source.ENGINE.value,
-                    {"attempt": msg.attempt, "severity": "warning", "rule": "max_log", "line": line},
-                )
-            )
-        if res.grew:
-            await idle.heard(self, agent, msg.attempt)
-        rec = self.state.agents[agent]
-        if res.done_line is not None and rec.state is S.STARTING:
-            self._early_done[agent] = res.done_line  # judged once the pane is in the books
-        if res.done_line is not None and rec.state in ACTIVE - {S.STARTING}:
-            self._disarm(agent)
-            await outcomes.succeed(self, agent, Source.PATTERN, before=specs, reason=res.done_line[:200])
-        elif specs:
-            await self.record(specs)
-        pending = self._pending_exit.get(agent)
-        if agent in self._dirty:
-            self._dirty.discard(agent)
-            self._read_output(agent, msg.attempt, final=False)
-        elif pending is not None and not msg.final:
-            if self._output_settled(pending):
-                self._read_output(agent, msg.attempt, final=True)  # flush the unterminated last line
-        elif pending is not None:
-            del self._pending_exit[agent]
-            self._settle_by.pop(agent, None)
-            await outcomes.conclude_exit(self, pending)
-
-    def _output_settled(self, exited: m.Exited) -> bool:
-        """Whether the exited attempt's log holds all it printed: the wrapper's end marker was read, or
-        there will be none (no exit record: the wrapper was killed), or EXIT_SETTLE has passed. Until
-        then the log's next write (or the deadline) reads again."""
-        agent = exited.agent
-        tail = self._tails.get(agent)
-        if tail is None or tail.ended or exited.record is None:
-            return True
-        now = self.clock()
-        if agent not in self._settle_by:
-            self._settle_by[agent] = now + EXIT_SETTLE
-            self.loop.call_later(EXIT_SETTLE, self._queue.put_nowait, m.OutputGrew(agent, exited.attempt))
-        return now >= self._settle_by[agent]
+        await reading.on_output(self, msg)
 
     def _on_file(self, path: str) -> None:
         """watchdog's thread: map a path to the agent it belongs to."""
@@ -656,31 +582,10 @@ class Engine:
             partial(self.backend.stop, pane, self.options.grace, also), lambda _: m.StopDone(agent, attempt)
         )
 
-    def _event_log_size(self) -> int:
-        total = 0
-        for path in (self.run.events_db, self.run.events_db.with_name(self.run.events_db.name + "-wal")):
-            try:
-                total += path.stat().st_size
-            except FileNotFoundError:
-                continue
-        return total
-
-    async def _on_event_log_size(self, size: int) -> None:
-        """Past max_event_log, alerts below critical are counted, not logged (state changes always are)."""
-        if self.event_log_full or size <= self.plan.run.max_event_log:
-            return
-        self.event_log_full = True
-        line = (
-            f"the event log is over max_event_log ({self.plan.run.max_event_log} bytes): alerts below "
-            "critical are no longer logged"
-        )
-        data: dict[str, JSON] = {"severity": "critical", "rule": "max_event_log", "line": line}
-        await self.record([(EventKind.ALERT, None, Source.ENGINE.value, data)])
-
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(self.options.sweep_interval)
-            self._background(self._event_log_size, m.EventLogSize)
+            self._background(partial(reading.event_log_size, self.run), m.EventLogSize)
             if any(r.state in ACTIVE for r in self.state.agents.values()):
                 sweep.sweep_now(self)
                 monitoring.sample_now(self)

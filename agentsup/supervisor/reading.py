@@ -1,0 +1,124 @@
+"""The engine's reading of agents' output logs: alerts, done lines, the end of an exited agent's output,
+and the caps on the output log and the event log.
+
+Parts of the engine, split out by concern; they share its state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agentsup.plan.model import Severity
+from agentsup.supervisor import idle, outcomes
+from agentsup.supervisor import messages as m
+from agentsup.supervisor.events import JSON, EventKind, EventSpec
+from agentsup.supervisor.rundir import RunDir
+from agentsup.supervisor.states import ACTIVE, AgentState, Source
+
+if TYPE_CHECKING:
+    from agentsup.supervisor.engine import Engine
+
+S = AgentState
+
+# How long an exit waits at most for tmux's pipe-pane to bring the agent's last bytes (and the wrapper's end
+# marker) into its log. The marker comes within milliseconds on a calm machine; a tmux server backlogged by
+# many agents printing flat out has been seen seconds behind.
+EXIT_SETTLE = 15.0
+
+
+async def on_output(engine: Engine, msg: m.OutputRead) -> None:
+    """A read of an agent's log came back: log its alerts, apply its done line, go on with a pending exit."""
+    agent = msg.agent
+    engine._reading.discard(agent)
+    res = msg.result
+    specs: list[EventSpec] = [
+        (
+            EventKind.ALERT,
+            agent,
+            Source.PATTERN.value,
+            {
+                "attempt": msg.attempt,
+                "severity": a.severity.value,
+                "rule": a.rule,
+                "line": a.line,
+                "offset": a.end,
+            },
+        )
+        for a in res.alerts
+        if a.severity is Severity.CRITICAL or not engine.event_log_full
+    ]
+    engine.alerts_unlogged += len(res.alerts) - len(specs)
+    if res.capped and (agent, msg.attempt) not in engine._capped:
+        engine._capped.add((agent, msg.attempt))
+        line = (
+            f"output.log reached max_log ({engine.plan.run.max_log} bytes): later output is read for "
+            "alerts and the done pattern, then dropped"
+        )
+        specs.append(
+            (
+                EventKind.ALERT,
+                agent,
+                Source.ENGINE.value,
+                {"attempt": msg.attempt, "severity": "warning", "rule": "max_log", "line": line},
+            )
+        )
+    if res.grew:
+        await idle.heard(engine, agent, msg.attempt)
+    rec = engine.state.agents[agent]
+    if res.done_line is not None and rec.state is S.STARTING:
+        engine._early_done[agent] = res.done_line  # judged once the pane is in the books
+    if res.done_line is not None and rec.state in ACTIVE - {S.STARTING}:
+        engine._disarm(agent)
+        await outcomes.succeed(engine, agent, Source.PATTERN, before=specs, reason=res.done_line[:200])
+    elif specs:
+        await engine.record(specs)
+    pending = engine._pending_exit.get(agent)
+    if agent in engine._dirty:
+        engine._dirty.discard(agent)
+        engine._read_output(agent, msg.attempt, final=False)
+    elif pending is not None and not msg.final:
+        if output_settled(engine, pending):
+            engine._read_output(agent, msg.attempt, final=True)  # flush the unterminated last line
+    elif pending is not None:
+        del engine._pending_exit[agent]
+        engine._settle_by.pop(agent, None)
+        await outcomes.conclude_exit(engine, pending)
+
+
+def output_settled(engine: Engine, exited: m.Exited) -> bool:
+    """Whether the exited attempt's log holds all it printed: the wrapper's end marker was read, or
+    there will be none (no exit record: the wrapper was killed), or EXIT_SETTLE has passed. Until
+    then the log's next write (or the deadline) reads again."""
+    agent = exited.agent
+    tail = engine._tails.get(agent)
+    if tail is None or tail.ended or exited.record is None:
+        return True
+    now = engine.clock()
+    if agent not in engine._settle_by:
+        engine._settle_by[agent] = now + EXIT_SETTLE
+        engine.loop.call_later(EXIT_SETTLE, engine._queue.put_nowait, m.OutputGrew(agent, exited.attempt))
+    return now >= engine._settle_by[agent]
+
+
+def event_log_size(run: RunDir) -> int:
+    """The event log's bytes on disk (events.db and its WAL). Blocking: off the loop."""
+    total = 0
+    for path in (run.events_db, run.events_db.with_name(run.events_db.name + "-wal")):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
+
+
+async def on_event_log_size(engine: Engine, size: int) -> None:
+    """Past max_event_log, alerts below critical are counted, not logged (state changes always are)."""
+    if engine.event_log_full or size <= engine.plan.run.max_event_log:
+        return
+    engine.event_log_full = True
+    line = (
+        f"the event log is over max_event_log ({engine.plan.run.max_event_log} bytes): alerts below "
+        "critical are no longer logged"
+    )
+    data: dict[str, JSON] = {"severity": "critical", "rule": "max_event_log", "line": line}
+    await engine.record([(EventKind.ALERT, None, Source.ENGINE.value, data)])
