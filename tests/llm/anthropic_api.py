@@ -5,8 +5,28 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from tests.llm.script import Conversation, Said, Text, Turn
-from tests.llm.wire import Reply, json_reply, obj, pieces, seq, sse_reply, string, texts, tokens
+from tests.llm.script import Conversation, Fail, Said, Text, Turn
+from tests.llm.wire import (
+    Reply,
+    json_reply,
+    obj,
+    pieces,
+    retry_headers,
+    seq,
+    sse_reply,
+    string,
+    texts,
+    tokens,
+)
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
 
 
 def conversation(body: Mapping[str, object]) -> Conversation:
@@ -25,6 +45,13 @@ def conversation(body: Mapping[str, object]) -> Conversation:
 def _said(content: object) -> Said:
     calls = tuple(string(obj(b).get("name")) for b in seq(content) if obj(b).get("type") == "tool_use")
     return Said(texts(content, sep=""), calls)
+
+
+def error(fail: Fail) -> Reply:
+    """Anthropic's error body: {"type": "error", "error": {"type": "rate_limit_error", ...}}."""
+    kind = ERROR_TYPES.get(fail.status, "api_error")
+    body = {"type": "error", "error": {"type": kind, "message": fail.message}}
+    return json_reply(body, fail.status, retry_headers(fail))
 
 
 def count_tokens(body: Mapping[str, object]) -> Reply:

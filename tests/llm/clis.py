@@ -88,7 +88,9 @@ def codex_env(home: Path, base_url: str, workdir: Path | None = None) -> dict[st
         f"base_url = {json.dumps(base_url + '/v1')}\n"
         'wire_api = "responses"\n'
         "[features]\nplugins = false\nremote_plugin = false\napps = false\n"
-        "[analytics]\nenabled = false\n" + trusted
+        "[analytics]\nenabled = false\n"
+        # The TUI offers this model's successor in a dialog at start unless the user has seen the offer.
+        f'[notice.model_migrations]\n"{CODEX_MODEL}" = "gpt-6-sol"\n' + trusted
     )
     return {"HOME": str(home), "CODEX_HOME": str(codex_home)}
 

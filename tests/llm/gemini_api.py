@@ -5,8 +5,28 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from tests.llm.script import Conversation, Said, Text, Turn
-from tests.llm.wire import Reply, json_reply, obj, pieces, seq, sse_reply, string, texts, tokens
+from tests.llm.script import Conversation, Fail, Said, Text, Turn
+from tests.llm.wire import (
+    Reply,
+    json_reply,
+    obj,
+    pieces,
+    retry_headers,
+    seq,
+    sse_reply,
+    string,
+    texts,
+    tokens,
+)
+
+STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    503: "UNAVAILABLE",
+}
 
 
 def conversation(body: Mapping[str, object], model: str, *, stream: bool) -> Conversation:
@@ -27,6 +47,20 @@ def _said(parts: object) -> Said:
     spoken = [obj(p) for p in seq(parts) if not obj(p).get("thought")]
     calls = tuple(string(obj(p.get("functionCall")).get("name")) for p in spoken if "functionCall" in p)
     return Said(texts(spoken, sep=""), calls)
+
+
+def error(fail: Fail) -> Reply:
+    """Google's error body: {"error": {"code", "message", "status", "details"}}, a RetryInfo detail when
+    the retry delay is known."""
+    error: dict[str, object] = {
+        "code": fail.status,
+        "message": fail.message,
+        "status": STATUSES.get(fail.status, "INTERNAL"),
+    }
+    if fail.retry_after is not None:
+        info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{fail.retry_after}s"}
+        error["details"] = [info]
+    return json_reply({"error": error}, fail.status, retry_headers(fail))
 
 
 def count_tokens(body: Mapping[str, object]) -> Reply:

@@ -6,11 +6,30 @@ import json
 import time
 from collections.abc import Mapping
 
-from tests.llm.script import Conversation, Said, Text, ToolCall, Turn
-from tests.llm.wire import Reply, json_reply, obj, pieces, seq, sse_reply, string, texts, tokens
+from tests.llm.script import Conversation, Fail, Said, Text, ToolCall, Turn
+from tests.llm.wire import (
+    Reply,
+    json_reply,
+    obj,
+    pieces,
+    retry_headers,
+    seq,
+    sse_reply,
+    string,
+    texts,
+    tokens,
+)
 
 # Tool calls a responses-API client replays from earlier assistant turns.
 CALL_ITEMS = frozenset({"function_call", "custom_tool_call", "local_shell_call"})
+
+
+def error(fail: Fail) -> Reply:
+    """OpenAI's error body (both APIs): {"error": {"message", "type", "param", "code"}}; a 429 is
+    `rate_limit_exceeded` on request rate."""
+    kind, code = ("requests", "rate_limit_exceeded") if fail.status == 429 else ("server_error", None)
+    body = {"error": {"message": fail.message, "type": kind, "param": None, "code": code}}
+    return json_reply(body, fail.status, retry_headers(fail))
 
 
 def chat_conversation(body: Mapping[str, object]) -> Conversation:

@@ -1,8 +1,13 @@
-"""What the scripted LLM says: a list of turns, each plain text or one tool call, in conversation order."""
+"""What the scripted LLM says: a list of turns, each plain text or one tool call, in conversation order.
+
+A script may also hold a turn back (`Held`, to see a client mid-turn) or refuse a request with an HTTP error
+(`Fail`, e.g. a rate limit).
+"""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +31,30 @@ class ToolCall:
 
 
 Turn = Text | ToolCall
+
+
+@dataclass(frozen=True)
+class Fail:
+    """A request refused with HTTP `status`, in the calling API's own error shape (a 429 is each provider's
+    rate-limit error). It never enters a conversation's history, so the conversation stays at it: a client's
+    retries, and its next prompt, get it again."""
+
+    status: int = 429
+    message: str = "Rate limit reached for requests. Please try again later."
+    retry_after: int | None = None  # seconds, sent as Retry-After
+    headers: Mapping[str, str] = field(default_factory=dict)  # provider-specific extras
+
+
+@dataclass(frozen=True, eq=False)
+class Held:
+    """`turn`, answered only once `release` is set (or after `timeout` seconds): holds a client mid-turn."""
+
+    turn: Turn | Fail
+    release: threading.Event = field(default_factory=threading.Event)
+    timeout: float = 120.0
+
+
+Step = Turn | Fail | Held  # what a script's position may hold
 
 DEFAULT_REPLY = Text("ok")
 
@@ -51,22 +80,23 @@ class Script:
     assistant messages ("Ok."), side requests (titles, routers) and retries of the same request.
     """
 
-    turns: Sequence[Turn] = ()
-    default: Turn = DEFAULT_REPLY
+    turns: Sequence[Step] = ()
+    default: Step = DEFAULT_REPLY
 
-    def turn(self, index: int) -> Turn:
+    def turn(self, index: int) -> Step:
         return self.turns[index] if 0 <= index < len(self.turns) else self.default
 
     def wrote(self, said: Said) -> bool:
         """Whether `said` is one of this script's turns, played back by the client."""
-        for turn in (*self.turns, self.default):
+        for step in (*self.turns, self.default):
+            turn = step.turn if isinstance(step, Held) else step
             if isinstance(turn, ToolCall) and turn.name in said.calls:
                 return True
             if isinstance(turn, Text) and said.text and _words(said.text) == _words(turn.text):
                 return True
         return False
 
-    def reply(self, history: Sequence[Said]) -> Turn:
+    def reply(self, history: Sequence[Said]) -> Step:
         return self.turn(sum(1 for said in history if self.wrote(said)))
 
 

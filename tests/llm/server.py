@@ -15,16 +15,19 @@ import gzip
 import itertools
 import json
 import re
+import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.llm import anthropic_api, gemini_api, openai_api
-from tests.llm.script import Conversation, Script, Text, Turn, example_for
+from tests.llm.script import Conversation, Fail, Held, Script, Step, Text, Turn, example_for
 from tests.llm.wire import Reply, error_reply, json_reply, obj
 
 # What the CLIs installed by .ci/install-clis ask for by default, and the test models of tests/llm/clis.py.
@@ -76,6 +79,7 @@ class LLMServer:
         self.by_prompt = dict(by_prompt or {})
         self.models = tuple(models)
         self._requests: list[Request] = []
+        self._holding = 0  # requests waiting on a Held turn
         self._changed = threading.Condition()
         self._ids = itertools.count(1)
         self._http = _HTTPServer(self)
@@ -124,6 +128,16 @@ class LLMServer:
                     raise TimeoutError(f"no matching request to {self.url} within {timeout}s; saw: {seen}")
                 self._changed.wait(left)
 
+    def wait_holding(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Wait until at least `count` requests are being held by a `Held` turn."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._holding < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self._holding} of {count} requests held within {timeout}s")
+                self._changed.wait(left)
+
     def record(self, request: Request) -> None:
         with self._changed:
             self._requests.append(request)
@@ -146,13 +160,32 @@ class LLMServer:
         if api is None:
             return _not_found(method, path), None
         conv = api.parse(body)
-        return api.render(self._turn(conv), conv, str(next(self._ids)), body), conv
+        return self._reply(api, conv, body), conv
 
-    def _turn(self, conv: Conversation) -> Turn:
+    def _reply(self, api: _Api, conv: Conversation, body: Mapping[str, object]) -> Reply:
+        turn = self._turn(conv)
+        if isinstance(turn, Fail):
+            return api.fail(turn)
+        return api.render(turn, conv, str(next(self._ids)), body)
+
+    def _turn(self, conv: Conversation) -> Turn | Fail:
+        """The conversation's next turn; a `Held` one blocks this request's thread until it is released."""
         if conv.wants_json:
             return Text(json.dumps(example_for(conv.json_schema)))
         script = next((s for key, s in self.by_prompt.items() if key in conv.user_text), self.script)
-        return script.reply(conv.history)
+        step: Step = script.reply(conv.history)
+        if isinstance(step, Held):
+            with self._changed:
+                self._holding += 1
+                self._changed.notify_all()
+            try:
+                step.release.wait(step.timeout)
+            finally:
+                with self._changed:
+                    self._holding -= 1
+                    self._changed.notify_all()
+            return step.turn
+        return step
 
     def _models(self, path: str) -> Reply:
         # One list that reads as OpenAI's, Anthropic's ("data") and Gemini's ("models") all at once.
@@ -200,16 +233,20 @@ class LLMServer:
 class _Api:
     parse: Callable[[Mapping[str, object]], Conversation]
     render: Callable[[Turn, Conversation, str, Mapping[str, object]], Reply]  # turn, conv, call id, body
+    fail: Callable[[Fail], Reply]
 
 
 _API = {
     "/v1/chat/completions": _Api(
         openai_api.chat_conversation,
         lambda turn, conv, call_id, _: openai_api.chat_reply(turn, conv, call_id),
+        openai_api.error,
     ),
-    "/v1/responses": _Api(openai_api.responses_conversation, openai_api.responses_reply),
+    "/v1/responses": _Api(openai_api.responses_conversation, openai_api.responses_reply, openai_api.error),
     "/v1/messages": _Api(
-        anthropic_api.conversation, lambda turn, conv, call_id, _: anthropic_api.reply(turn, conv, call_id)
+        anthropic_api.conversation,
+        lambda turn, conv, call_id, _: anthropic_api.reply(turn, conv, call_id),
+        anthropic_api.error,
     ),
 }
 
@@ -218,6 +255,7 @@ def _gemini_api(model: str, *, stream: bool) -> _Api:
     return _Api(
         lambda body: gemini_api.conversation(body, model, stream=stream),
         lambda turn, conv, _id, _body: gemini_api.reply(turn, conv),
+        gemini_api.error,
     )
 
 
@@ -231,6 +269,12 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, llm: LLMServer) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.llm = llm
+
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        """Quiet about clients that hang up (litellm drops connections between retries)."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -270,6 +314,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(reply.body)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 
 import pytest
 
-from tests.llm.script import Script, Text, ToolCall, example_for
+from tests.llm.script import Fail, Held, Script, Text, ToolCall, example_for
 from tests.llm.server import LLMServer
 from tests.llm.wire import obj, seq, string
 
@@ -384,3 +385,61 @@ def test_chunked_and_gzipped_bodies_and_keep_alive(llm: LLMServer) -> None:
     finally:
         conn.close()
     assert [r.json()["model"] for r in llm.requests] == ["test-model", "test-model"]
+
+
+GEMINI_PATH = "/v1beta/models/gemini-3.8-flash:generateContent"
+MESSAGES = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}]}
+RESPONSES = {"model": "gpt-5.5", "input": "hi"}
+GEMINI_BODY = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+
+
+def _error(llm: LLMServer, path: str, body: object) -> tuple[int, Mapping[str, object], str | None]:
+    req = urllib.request.Request(  # noqa: S310 - our http URL
+        llm.url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(req, timeout=10)  # noqa: S310 - the test server's own http URL
+    err = caught.value
+    return err.code, obj(json.loads(err.read())), err.headers.get("Retry-After")
+
+
+def test_a_refusal_is_each_providers_rate_limit_error(llm: LLMServer) -> None:
+    llm.script = Script([Fail(429, "slow down", retry_after=7)])
+    status, body, retry = _error(llm, "/v1/messages", MESSAGES)
+    assert (status, retry) == (429, "7")
+    assert body == {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
+    status, body, _ = _error(llm, "/v1/responses", RESPONSES)
+    assert obj(body["error"])["code"] == "rate_limit_exceeded"
+    status, body, _ = _error(llm, "/v1/chat/completions", chat(USER))
+    assert obj(body["error"])["message"] == "slow down"
+    status, body, _ = _error(llm, GEMINI_PATH, GEMINI_BODY)
+    error = obj(body["error"])
+    assert (error["code"], error["status"]) == (429, "RESOURCE_EXHAUSTED")
+    assert seq(error["details"]) == [
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}
+    ]
+
+
+def test_a_refusal_stays_for_retries_and_the_next_prompt(llm: LLMServer) -> None:
+    llm.script = Script([Fail(500, "down")])
+    for _ in range(3):
+        assert _error(llm, "/v1/messages", MESSAGES)[0] == 500
+
+
+def test_a_held_turn_answers_only_once_released(llm: LLMServer) -> None:
+    release = threading.Event()
+    llm.script = Script([Held(Text("at last"), release)])
+    answers: list[Mapping[str, object]] = []
+    caller = threading.Thread(
+        target=lambda: answers.append(call_json(llm, "/v1/chat/completions", chat(USER)))
+    )
+    caller.start()
+    llm.wait_holding()
+    assert not answers
+    assert not llm.requests  # a request is recorded once it is answered
+    release.set()
+    caller.join(timeout=10)
+    message = obj(obj(seq(answers[0]["choices"])[0])["message"])
+    assert message["content"] == "at last"
+    with pytest.raises(TimeoutError, match="0 of 1 requests held"):
+        llm.wait_holding(timeout=0.1)

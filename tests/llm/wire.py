@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from tests.llm.script import Fail
 
 
 @dataclass(frozen=True)
@@ -13,10 +15,11 @@ class Reply:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)  # beyond Content-Type and Content-Length
 
 
-def json_reply(value: object, status: int = 200) -> Reply:
-    return Reply(status, json.dumps(value).encode())
+def json_reply(value: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(status, json.dumps(value).encode(), headers=dict(headers or {}))
 
 
 def sse_reply(events: Sequence[tuple[str | None, object]]) -> Reply:
@@ -34,6 +37,12 @@ def error_reply(status: int, message: str, kind: str) -> Reply:
     """An error body that the OpenAI, Anthropic and Gemini clients each can read."""
     error = {"message": message, "type": kind, "code": status, "status": kind.upper()}
     return json_reply({"type": "error", "error": error}, status)
+
+
+def retry_headers(fail: Fail) -> dict[str, str]:
+    """A refusal's headers: Retry-After when it has one, then the script's own."""
+    headers = {"retry-after": str(fail.retry_after)} if fail.retry_after is not None else {}
+    return {**headers, **fail.headers}
 
 
 def pieces(text: str) -> list[str]:
