@@ -316,7 +316,8 @@ class Engine:
         # Agents that declared themselves done may still run: stop them so nothing outlives the run. A
         # stopped run also loses what any of its agents left behind (a daemon that detached itself).
         panes = await self.loop.run_in_executor(self._io, self.backend.list_panes, self.meta.session)
-        live = [p for p in panes if not p.dead]
+        # A pane whose exit is recorded is ending by itself (tmux may not show it dead yet): leave it be.
+        live = [p for p in panes if not p.dead and (p.agent, p.attempt) not in self._exited]
         markers = [
             stopping.attempt_marker(self.run, p.agent, p.attempt) for p in live if p.agent and p.attempt
         ]
