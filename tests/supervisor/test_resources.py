@@ -155,14 +155,18 @@ def test_a_reused_pid_starts_from_a_fresh_cpu_baseline(spawn: Spawn) -> None:
     idle.wait()
 
     busy = _spawn_at_pid(spawn, dead, f'exec "{PY}" -c "while True: pass"')
-    wait_until(lambda: sum(psutil.Process(busy.pid).cpu_times()[:2]) >= 0.5, message="busy to use 0.5s")
+    wait_until(
+        lambda: sum(psutil.Process(busy.pid).cpu_times()[:2]) >= 0.5, timeout=60, message="busy to use 0.5s"
+    )
     # Measured against the dead process's baseline this would read ~100 %; a new process's first sample is 0.
     # Any psutil user may clear process_iter's cache; then it lists the new process at once (otherwise it
     # skips a pid it finds reused for one pass), and only the sampler's own identity check is left.
     psutil.process_iter.cache_clear()
     first = usage_of(sampler, busy.pid)
     assert (first.cpu_percent, first.processes) == (0.0, 1)
-    wait_until(lambda: usage_of(sampler, busy.pid).cpu_percent > 50, interval=0.2, message="busy's load")
+    wait_until(
+        lambda: usage_of(sampler, busy.pid).cpu_percent > 50, timeout=60, interval=0.2, message="busy's load"
+    )
 
 
 def test_available_memory_is_positive() -> None:
