@@ -26,20 +26,18 @@ from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, RichLog, Static
+from textual.widgets import Footer, Input, RichLog, Static
 
 from agentsup.plan import Plan, PlanError
 from agentsup.supervisor.client import ControlClient, ControlError
-from agentsup.supervisor.events import JSON
+from agentsup.supervisor.events import JSON, Event
 from agentsup.supervisor.rundir import RunDir, RunDirError
 from agentsup.supervisor.runstate import AgentRecord
 from agentsup.supervisor.states import ACTIVE
 from agentsup.tui.feed import RunFeed, RunView
 from agentsup.tui.graph import GraphScreen
-from agentsup.tui.modals import ConfirmScreen, EmitScreen, PromptScreen, SendScreen
 from agentsup.tui.panel import AgentPanel, Subject
 from agentsup.tui.present import (
-    GAP,
     Cell,
     Column,
     RowFacts,
@@ -56,11 +54,10 @@ from agentsup.tui.present import (
     toast_for,
 )
 from agentsup.tui.runfiles import TableSample, TableSampler, Usage, load_plan
+from agentsup.tui.table import AgentTable
 
 REDRAW_INTERVAL = 0.2  # at most five redraws a second, however fast events arrive
-# Any change to a DataTable re-renders every visible row (35-100 ms of CPU for a full screen, however
-# few cells changed), so the table's clock-driven cells (runtime, CPU, memory, last line) change together,
-# once a second.
+# The table's clock-driven cells (runtime, CPU, memory, last line) change together, once a second.
 SAMPLE_INTERVAL = 1.0
 MAX_EVENT_LINES = 1000
 
@@ -159,23 +156,19 @@ class Dashboard(App[None]):
         self._roles: dict[str, str] = {}
         self._usage: Mapping[str, Usage] = {}
         self._last_lines: Mapping[str, str] = {}
-        self._columns: tuple[Column, ...] = ()
-        self._rows: list[str] = []
-        self._cells: dict[str, tuple[Cell, ...]] = {}
         self._last_redraw = 0.0
         self._redraw_due = False
         self._sampling = False
         self._final_sampled = False  # the run is over and its logs were read once more since
         self._graph: GraphScreen | None = None  # while it is shown
         self._inflight: set[tuple[str, str | None]] = set()
+        self._unwritten: list[Event] = []  # for the event log, in order
         # Held, not queried: the app's queries search the active screen, which may be a dialog.
         self._header = Static(id="header")
         self._filter_input = Input(
             placeholder="filter: part of a name or a state (Escape clears)", id="filter"
         )
-        self._table: DataTable[Cell] = DataTable(
-            id="agents", cursor_type="row", zebra_stripes=True, cell_padding=0
-        )
+        self._table = AgentTable(id="agents")
         self._panel = AgentPanel(run, self._feed.agent_events, clock, id="panel")
         self._events = RichLog(id="events", max_lines=MAX_EVENT_LINES, wrap=False, markup=False)
 
@@ -191,6 +184,9 @@ class Dashboard(App[None]):
 
     def on_mount(self) -> None:
         self._events.border_title = "events"
+        # Kept at the bottom (until the user scrolls up) by each layout, also when a long line brings the
+        # horizontal scrollbar: scrolling to the end after a write can race with that layout.
+        self._events.anchor()
         self._table.focus()
         self._show_header()
         self._feed.start()
@@ -242,20 +238,32 @@ class Dashboard(App[None]):
     def _redraw(self) -> None:
         self._redraw_due = False
         self._last_redraw = time.monotonic()
+        first = self.view is None
         view = self.view = self._feed.take()
         old, self._records = self._records, {r.name: r for r in view.agents}
         self._update_table(only={name for name, rec in self._records.items() if old.get(name) is not rec})
         self._show_header()
-        if view.new_events:
-            lines = Text("\n").join(event_line(ev) for ev in view.new_events)
-            self._events.write(lines)
-            for ev in view.new_events:
-                toast = toast_for(ev) if ev.ts >= self._opened_at else None  # no toasts for history
-                if toast is not None:
-                    self.notify(toast[0], severity=toast[1], timeout=8)
-        self._follow_selected()
+        self._unwritten.extend(view.new_events)
+        for ev in view.new_events:
+            toast = toast_for(ev) if ev.ts >= self._opened_at else None  # no toasts for history
+            if toast is not None:
+                self.notify(toast[0], severity=toast[1], timeout=8)
+        if first:
+            # The table first; the event history and the selected agent's output (hundreds of lines to
+            # render) a frame later.
+            self.call_after_refresh(self._write_events)
+            self.call_after_refresh(self._follow_selected)
+        else:
+            self._write_events()
+            self._follow_selected()
         if self._graph is not None and self.plan is not None:
             self._graph.refresh_view(self.plan, view.agents)
+
+    def _write_events(self) -> None:
+        if self._unwritten:
+            lines = Text("\n").join(event_line(ev) for ev in self._unwritten)
+            self._unwritten.clear()
+            self._events.write(lines)
 
     def _tick(self) -> None:
         view = self.view
@@ -277,7 +285,8 @@ class Dashboard(App[None]):
             if r.attempts
         }
         with_usage = view.connected and view.finished is None  # a dead engine's sample is stale
-        self.run_worker(partial(self._sample, logs, with_usage), thread=True, group="sample")
+        # Named: a worker is otherwise named after repr(work), here every log path, once a second.
+        self.run_worker(partial(self._sample, logs, with_usage), name="sample", thread=True, group="sample")
 
     def _sample(self, logs: dict[str, tuple[Path, bool]], with_usage: bool) -> None:
         self.post_message(self.Sampled(self._sampler.sample(logs, with_usage)))
@@ -295,12 +304,14 @@ class Dashboard(App[None]):
         return {name for name, rec in self._records.items() if rec.state in ACTIVE}
 
     def _show_header(self) -> None:
-        header = self._header
         if self.view is None:
-            header.update(Text(f" {self.run_dir.run_id}  connecting…"))
-            return
-        shown = len(self._rows) if self.filter_text.strip() else None
-        header.update(header_text(self.run_dir.run_id, self.view, self._clock(), shown=shown))
+            text = Text(f" {self.run_dir.run_id}  connecting…")
+        else:
+            shown = len(self._table.rows) if self.filter_text.strip() else None
+            text = header_text(self.run_dir.run_id, self.view, self._clock(), shown=shown)
+        if text != self._header.content:
+            # One line whatever it says: no layout (a layout repaints the whole screen).
+            self._header.update(text, layout=False)
 
     def _role(self, name: str) -> str:
         role = self._roles.get(name)
@@ -310,7 +321,7 @@ class Dashboard(App[None]):
         return role
 
     def _update_table(self, only: Collection[str] | None = None) -> None:
-        """Change the cells that differ among the rows ``only`` names (None: all); rebuild the table when
+        """Change the rows ``only`` names (None: all) where their cells differ; show the table anew when
         its rows or its columns change."""
         if self.view is None:
             return
@@ -320,41 +331,18 @@ class Dashboard(App[None]):
         labels = {name: agent_label(name) if tree else name for name in order}
         longest = max((cell_len(label) for label in labels.values()), default=0)
         columns = table_columns(self.size.width, longest, self.sort)
-        if order != self._rows or columns != self._columns:
-            self._rebuild(order, labels, columns, now)
+        if tuple(order) != table.rows or columns != table.columns:
+            table.show(columns, {name: self._row(name, labels[name], columns, now) for name in order})
+            self._show_header()
             return
         for name in order if only is None else [n for n in order if n in only]:
-            cells = self._row(name, labels[name], now)
-            for col, new, was in zip(columns, cells, self._cells[name], strict=True):
-                if new != was:
-                    table.update_cell(name, col.key, new)
-            self._cells[name] = cells
+            table.update_row(name, self._row(name, labels[name], columns, now))
 
-    def _rebuild(
-        self, order: list[str], labels: dict[str, str], columns: tuple[Column, ...], now: float
-    ) -> None:
-        table = self._table
-        selected = self.selected_agent()
-        new_columns = columns != self._columns
-        table.clear(columns=new_columns)
-        if new_columns:
-            for i, col in enumerate(columns):
-                gap = GAP if i < len(columns) - 1 else 0
-                table.add_column(col.label, width=col.width + gap, key=col.key)
-            self._columns = columns
-        self._cells = {name: self._row(name, labels[name], now) for name in order}
-        for name in order:
-            table.add_row(*self._cells[name], key=name)
-        self._rows = order
-        if selected in self._cells:
-            table.move_cursor(row=table.get_row_index(selected))
-        self._show_header()
-
-    def _row(self, name: str, label: str, now: float) -> tuple[Cell, ...]:
+    def _row(self, name: str, label: str, columns: tuple[Column, ...], now: float) -> tuple[Cell, ...]:
         rec = self._records[name]
         usage = self._usage.get(name) if rec.state in ACTIVE else None
         facts = RowFacts(label, self._role(name), usage, self._last_lines.get(name, ""))
-        return row_cells(rec, self._columns or (), facts, now)
+        return row_cells(rec, columns, facts, now)
 
     # -- sorting and filtering -------------------------------------------------------------------------
 
@@ -394,17 +382,14 @@ class Dashboard(App[None]):
     # -- the selected agent: output and details --------------------------------------------------------
 
     def selected_agent(self) -> str | None:
-        table = self._table
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = self._table.selected
         return key if key in self._records else None
 
     def _selected_record(self) -> AgentRecord | None:
         agent = self.selected_agent()
         return None if agent is None else self._records.get(agent)
 
-    @on(DataTable.RowHighlighted)
+    @on(AgentTable.Highlighted)
     def _row_highlighted(self) -> None:
         self._follow_selected()
 
@@ -447,7 +432,7 @@ class Dashboard(App[None]):
         self._inflight.add(key)
         if agent is not None:
             args["agent"] = agent
-        self.run_worker(partial(self._request, key, done, args), thread=True, group="commands")
+        self.run_worker(partial(self._request, key, done, args), name=cmd, thread=True, group="commands")
 
     def _request(self, key: tuple[str, str | None], done: Done, args: dict[str, JSON]) -> None:
         """In a worker thread: one request on a connection of its own."""
@@ -489,14 +474,20 @@ class Dashboard(App[None]):
             self._command("send", agent, lambda _: f"{what} sent to {agent}", text=text)
 
     def action_send(self) -> None:
+        from agentsup.tui.modals import SendScreen  # noqa: PLC0415 -- TextArea and co.: not needed to start
+
         if (agent := self._agent_or_warn()) is not None:
             self.push_screen(SendScreen(agent), partial(self._send, agent))
 
     def action_prompt(self) -> None:
+        from agentsup.tui.modals import PromptScreen  # noqa: PLC0415 -- TextArea and co.: not needed to start
+
         if (agent := self._agent_or_warn()) is not None:
             self.push_screen(PromptScreen(agent), partial(self._send, agent))
 
     def action_emit(self) -> None:
+        from agentsup.tui.modals import EmitScreen  # noqa: PLC0415 -- TextArea and co.: not needed to start
+
         def emit(event: tuple[str, JSON] | None) -> None:
             if event is not None:
                 name, data = event
@@ -515,6 +506,8 @@ class Dashboard(App[None]):
         self._command(cmd, None, lambda _: f"run {cmd}d")
 
     def action_stop_run(self) -> None:
+        from agentsup.tui.modals import ConfirmScreen  # noqa: PLC0415 -- TextArea and co.: not needed to start
+
         def stop(yes: bool | None) -> None:
             if yes:
                 self._command("stop", None, lambda _: "stop sent to the run")

@@ -14,6 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 MAX_LINES = 2000
+# Each batch of lines repaints the whole output panel (it scrolls), and while the log is shorter than
+# MAX_LINES a second time for the new scroll height: twice a second is live enough.
+INTERVAL = 0.5
 # A log opened mid-way is read from this far before its end: enough for MAX_LINES ordinary lines.
 START_BACK = 512 * 1024
 READ_CHUNK = 256 * 1024
@@ -26,7 +29,7 @@ def screen_line(raw: str) -> str:
 
 
 class OutputTail:
-    def __init__(self, on_lines: Callable[[], object], interval: float = 0.25) -> None:
+    def __init__(self, on_lines: Callable[[], object], interval: float = INTERVAL) -> None:
         self._on_lines = on_lines
         self._interval = interval
         self._cond = threading.Condition()

@@ -16,14 +16,14 @@ from rich.text import Text
 from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, DataTable, Input, Label, RichLog, Static, TextArea
-from textual.widgets.data_table import CellDoesNotExist
+from textual.widgets import ContentSwitcher, Input, Label, RichLog, Static, TextArea
 
 from agentsup.supervisor.events import EventKind
 from agentsup.supervisor.rundir import RunDir
 from agentsup.tui.app import Dashboard
 from agentsup.tui.graph import GraphScreen
 from agentsup.tui.modals import EmitScreen, PromptScreen
+from agentsup.tui.table import AgentTable
 from tests.e2e.harness import Agentsup, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tmux]
@@ -63,12 +63,17 @@ def agent_state(agentsup: Agentsup, run: RunDir, agent: str) -> dict[str, Any]:
     return by_name[agent]
 
 
+def table(app: Dashboard) -> AgentTable:
+    return app.query_one("#agents", AgentTable)
+
+
 def cell(app: Dashboard, agent: str, column: str) -> str:
     """What the cell shows, without the padding; "" while there is no such row or column."""
-    try:
-        value = app.query_one("#agents", DataTable).get_cell(agent, column)
-    except CellDoesNotExist:
+    t = table(app)
+    keys = [col.key for col in t.columns]
+    if agent not in t.rows or column not in keys:
         return ""
+    value = t.cells(agent)[keys.index(column)]
     return (value.plain if isinstance(value, Text) else str(value)).strip()
 
 
@@ -107,8 +112,7 @@ async def until_async(
 
 
 def select(app: Dashboard, agent: str) -> None:
-    table = app.query_one("#agents", DataTable)
-    table.move_cursor(row=table.get_row_index(agent))
+    table(app).select(agent)
 
 
 def drive(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -274,14 +278,12 @@ def test_a_dead_engine_leaves_the_state_from_the_log(agentsup: Agentsup, tmp_pat
 # -- the table's columns, sorting and filtering --------------------------------------------------------
 
 
-def rows(app: Dashboard) -> list[str | None]:
-    return [row.key.value for row in app.query_one("#agents", DataTable).ordered_rows]
+def rows(app: Dashboard) -> list[str]:
+    return list(table(app).rows)
 
 
-def labels(app: Dashboard) -> dict[str | None, str]:
-    return {
-        col.key.value: col.label.plain.strip() for col in app.query_one("#agents", DataTable).columns.values()
-    }
+def labels(app: Dashboard) -> dict[str, str]:
+    return {col.key: col.label.strip() for col in table(app).columns}
 
 
 def toasts(app: Dashboard) -> list[str]:
@@ -339,7 +341,7 @@ def test_slash_filters_and_o_cycles_the_sort_order(agentsup: Agentsup, tmp_path:
             await until(pilot, lambda: rows(app) == ["sleeper"], "only the sleeper")
             assert "filter: 1 shown" in header(app)
             await pilot.press("enter")  # the filter stays; the keys act on the table again
-            assert app.focused is app.query_one("#agents", DataTable)
+            assert app.focused is table(app)
             assert rows(app) == ["sleeper"]
             await pilot.press("escape")
             await until(pilot, lambda: rows(app) == ["reader", "gate", "sleeper"], "every agent again")
