@@ -32,19 +32,11 @@ from typing import Protocol, runtime_checkable
 
 from agentsup.agents.base import Launch
 from agentsup.plan import AgentSpec
+from agentsup.plan.model import AgentMode, Approval
 
-
-class Mode(StrEnum):
-    ONESHOT = "oneshot"  # the CLI gets the prompt on its command line, answers and exits
-    INTERACTIVE = "interactive"  # the CLI's TUI; the engine types the prompt once the screen is ready
-
-
-class Approve(StrEnum):
-    """What happens to the CLI's permission requests (tool calls that write or run things)."""
-
-    NEVER = "never"  # refused: the CLI is started read-only where it can be, and any dialog is denied
-    ASK = "ask"  # the dialog is shown and the agent waits for a person (needs_input)
-    ALWAYS = "always"  # approved: by the CLI's own auto-approve mode where safe, else the engine answers
+# The plan's names for them: a preset reads what the plan says.
+Mode = AgentMode
+Approve = Approval
 
 
 @dataclass(frozen=True)

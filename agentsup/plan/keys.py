@@ -6,6 +6,7 @@ The loader validates with these tables and ``plan_schema`` is generated from the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any
 
 from agentsup.plan.aggregate import AGGREGATE, build_aggregate
@@ -14,7 +15,9 @@ from agentsup.plan.handlers import HANDLER, HANDLERS
 from agentsup.plan.locate import KeyPath
 from agentsup.plan.model import (
     WORKERS_SUFFIX,
+    AgentMode,
     AlertRule,
+    Approval,
     Backoff,
     Dependency,
     DoneKind,
@@ -29,6 +32,7 @@ from agentsup.plan.types import (
     NAME_PATTERN,
     NAME_RULE,
     ArrayOf,
+    Boolean,
     Choice,
     Duration,
     FileName,
@@ -99,6 +103,18 @@ RUN_MAX_EVENT_LOG = Key(
     "changes are always logged, so the run stays resumable. Default: 1GiB.",
     default=1 << 30,
 )
+RUN_REPO = Key(
+    "repo",
+    Text(nonempty=True),
+    "The git repository agents with 'worktree = true' branch from; relative to the plan file's "
+    "directory. Default: the run's workdir.",
+)
+RUN_RATE_LIMIT_WAIT = Key(
+    "rate_limit_wait",
+    Duration(positive=True),
+    "How long a rate-limited agent CLI is parked when its CLI shows no reset time.",
+    default="5m",
+)
 RUN = Table(
     (
         RUN_NAME,
@@ -108,6 +124,8 @@ RUN = Table(
         RUN_MIN_FREE_MEMORY,
         RUN_MAX_LOG,
         RUN_MAX_EVENT_LOG,
+        RUN_REPO,
+        RUN_RATE_LIMIT_WAIT,
     )
 )
 
@@ -270,10 +288,11 @@ def _build_alert(values: Values, at: KeyPath, report: Report) -> AlertRule | Non
 # The done rule: exit, file, or pattern:REGEX.
 
 _PATTERN_PREFIX = "pattern:"
+_IDLE_PREFIX = "idle:"
 
 
 class _DoneType(ValueType[DoneRule]):
-    expected = '"exit", "file" or "pattern:REGEX"'
+    expected = '"exit", "file", "pattern:REGEX", "turn" or "idle:DURATION"'
 
     def convert(self, raw: object, at: KeyPath, report: Report) -> DoneRule | None:
         if not isinstance(raw, str):
@@ -282,16 +301,21 @@ class _DoneType(ValueType[DoneRule]):
         if raw.startswith(_PATTERN_PREFIX):
             pattern = compile_regex(raw.removeprefix(_PATTERN_PREFIX), at, report)
             return None if pattern is None else DoneRule(DoneKind.PATTERN, pattern)
-        if raw in (DoneKind.EXIT.value, DoneKind.FILE.value):
+        if raw.startswith(_IDLE_PREFIX):
+            quiet = Duration(positive=True).convert(raw.removeprefix(_IDLE_PREFIX), at, report)
+            return None if quiet is None else DoneRule(DoneKind.IDLE, quiet=quiet)
+        if raw in (DoneKind.EXIT.value, DoneKind.FILE.value, DoneKind.TURN.value):
             return DoneRule(DoneKind(raw))
         report(at, f"invalid value {quote(raw)}: expected {self.expected}")
         return None
 
     def schema(self) -> dict[str, object]:
+        plain = [DoneKind.EXIT.value, DoneKind.FILE.value, DoneKind.TURN.value]
         return {
             "anyOf": [
-                {"type": "string", "enum": [DoneKind.EXIT.value, DoneKind.FILE.value]},
+                {"type": "string", "enum": plain},
                 {"type": "string", "pattern": "^pattern:."},
+                {"type": "string", "pattern": "^idle:."},
             ]
         }
 
@@ -333,9 +357,17 @@ class _OnFailureType(ValueType[OnFailure | Recovery]):
         return {"anyOf": [Choice(OnFailure).schema(), spawn]}
 
 
-# The preset: how the agent is launched and read. Only the plain shell exists until agent CLI support.
+# The preset: how the agent is launched and read. The built-in ones (agentsup.agents.registry has the same
+# names), then any an installed package adds through the entry point group "agentsup.presets".
 
-PRESETS = ("shell",)
+PRESETS = ("shell", "claude", "codex", "gemini", "aider")
+PRESET_ENTRY_POINTS = "agentsup.presets"
+
+
+def preset_names() -> tuple[str, ...]:
+    """Every preset a plan may name: the built-in ones, then the installed entry points', sorted."""
+    found = {ep.name for ep in entry_points(group=PRESET_ENTRY_POINTS)} - set(PRESETS)
+    return (*PRESETS, *sorted(found))
 
 
 class _PresetType(ValueType[str]):
@@ -345,17 +377,15 @@ class _PresetType(ValueType[str]):
         if not isinstance(raw, str):
             report(at, wrong_type(self.expected, raw))
             return None
-        if raw not in PRESETS:
-            report(
-                at,
-                f'unknown preset {quote(raw)}: only "shell" exists for now '
-                "(presets for agent CLIs come with agent CLI support)",
-            )
+        known = preset_names()
+        if raw not in known:
+            names = ", ".join(f'"{n}"' for n in known)
+            report(at, f"unknown preset {quote(raw)}: expected one of {names}{did_you_mean(raw, known)}")
             return None
         return raw
 
     def schema(self) -> dict[str, object]:
-        return {"type": "string", "enum": list(PRESETS)}
+        return {"type": "string", "examples": list(PRESETS)}
 
 
 # Keys of each [agents.NAME] table, of [defaults] and of each [workers.TYPE] template.
@@ -374,13 +404,55 @@ AGENT_ARGV = Key(
 AGENT_PROMPT = Key(
     "prompt",
     Template(nonempty=True),
-    "The agent's prompt, a template; the shell preset gives it as $AGENTSUP_PROMPT.",
+    "The agent's prompt, a template. An agent CLI gets it on its command line (mode 'oneshot') or typed "
+    "into its ready screen (mode 'interactive'); the shell preset gives it as $AGENTSUP_PROMPT.",
 )
 AGENT_PRESET = Key(
     "preset",
     _PresetType(),
-    "How the agent is launched and its screen read. Only 'shell' for now.",
+    "What runs the agent: 'shell' (cmd or argv, as given), an agent CLI ('claude', 'codex', 'gemini', "
+    "'aider': launched, prompted, read and approved by agentsup), or a preset an installed package adds.",
     default=PRESETS[0],
+)
+AGENT_MODE = Key(
+    "mode",
+    Choice(AgentMode),
+    "Agent CLIs: 'interactive' runs the CLI's own screen, with the prompt typed in once it is ready (you "
+    "can attach and talk to it); 'oneshot' passes the prompt on its command line, and it exits when done.",
+    default=AgentMode.INTERACTIVE.value,
+)
+AGENT_APPROVE = Key(
+    "approve",
+    Choice(Approval),
+    "Agent CLIs: what happens when the CLI asks permission to write or run something: 'ask' waits for a "
+    "person (needs_input; 'agentsup approve', or the dashboard's approve key), 'always' approves, "
+    "'never' refuses.",
+    default=Approval.ASK.value,
+)
+AGENT_FLAGS = Key(
+    "flags",
+    ArrayOf(Text()),
+    "Agent CLIs: extra command-line arguments, added after the preset's own.",
+    default=[],
+)
+AGENT_MODEL = Key(
+    "model",
+    Text(nonempty=True),
+    "Agent CLIs: the model to ask for (the CLI's --model). Default: the CLI's own default.",
+)
+AGENT_PROGRAM = Key(
+    "program",
+    Text(nonempty=True),
+    "Agent CLIs: the CLI's executable, a path or a name looked up on PATH. Default: the CLI's usual name "
+    "('claude', 'codex', 'gemini', 'aider').",
+)
+AGENT_WORKTREE = Key(
+    "worktree",
+    Boolean(),
+    "Run the agent in its own git worktree, on its own branch made from [run] repo's HEAD "
+    "('agentsup diff RUN AGENT' shows what it changed; 'agentsup clean RUN' removes the worktrees and "
+    "keeps the branches).",
+    default=False,
 )
 AGENT_CWD = Key(
     "cwd",
@@ -451,7 +523,9 @@ AGENT_DONE = Key(
     "done",
     _DoneType(),
     "How the agent's work is known to be done: 'exit' (the process exits), 'file' (it writes the file "
-    "named by $AGENTSUP_DONE) or 'pattern:REGEX' (an output line matches).",
+    "named by $AGENTSUP_DONE), 'pattern:REGEX' (an output line matches); for interactive agent CLIs also "
+    "'turn' (it finished answering its prompt) and 'idle:DURATION' (it sat at its ready screen, silent, "
+    "that long). Default: 'exit', or 'turn' for an interactive agent CLI with a prompt.",
     default=DoneKind.EXIT.value,
 )
 AGENT_IDLE_AFTER = Key(
@@ -481,6 +555,12 @@ _AGENT_KEYS: tuple[Key[Any], ...] = (
     AGENT_ARGV,
     AGENT_PROMPT,
     AGENT_PRESET,
+    AGENT_MODE,
+    AGENT_APPROVE,
+    AGENT_FLAGS,
+    AGENT_MODEL,
+    AGENT_PROGRAM,
+    AGENT_WORKTREE,
     AGENT_CWD,
     AGENT_ENV,
     AGENT_AFTER,

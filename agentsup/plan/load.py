@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -20,9 +20,12 @@ from agentsup.plan import keys as k
 from agentsup.plan.graph import check_dependencies
 from agentsup.plan.locate import NESTING_SHOWN, KeyPath, Locator, format_path, nesting_line
 from agentsup.plan.model import (
+    AgentMode,
     AgentSpec,
+    Approval,
     Backoff,
     Dependency,
+    DoneKind,
     DoneRule,
     Handler,
     OnFailure,
@@ -187,6 +190,8 @@ def _build(top: Values, file: str, base_dir: Path, locator: Locator, report: Rep
         max_log=run_values.get(k.RUN_MAX_LOG),
         max_event_log=_or(run_values.get(k.RUN_MAX_EVENT_LOG), RunSpec.max_event_log),
         pools=pools,
+        repo=_absolute(base_dir, repo) if (repo := run_values.get(k.RUN_REPO)) is not None else None,
+        rate_limit_wait=run_values.get(k.RUN_RATE_LIMIT_WAIT) or RunSpec.rate_limit_wait,
     )
     inputs = top.get(k.PLAN_INPUTS) or MappingProxyType({})
     worker_tables = top.get(k.PLAN_WORKERS) or {}
@@ -240,11 +245,10 @@ def _spec(table: str, name: str, own: Values, ctx: _Context) -> _Built:
         return (*base, key.name) if own.has(key) else ("defaults", key.name)
 
     aggregate = own.get(k.AGENT_AGGREGATE)
-    command_from = own if own.has(k.AGENT_AGGREGATE) else _command_source(own, defaults)
-    if command_from is None:
-        one_of = '"cmd", "argv" or "aggregate"' if table == "agents" else '"cmd" or "argv"'
-        report(base, f"missing {one_of}: set exactly one of them")
-        command_from = own
+    preset = pick(k.AGENT_PRESET)
+    if preset is None and not (own.has(k.AGENT_PRESET) or defaults.has(k.AGENT_PRESET)):
+        preset = k.PRESETS[0]
+    command_from = _command_table(own, defaults, base, preset, report)
     command_at: KeyPath = base if command_from is own else ("defaults",)
     cmd, argv, prompt = command_from.get(k.AGENT_CMD), command_from.get(k.AGENT_ARGV), pick(k.AGENT_PROMPT)
     templates = [(cmd, (*command_at, "cmd"))] if cmd is not None else []
@@ -283,6 +287,17 @@ def _spec(table: str, name: str, own: Values, ctx: _Context) -> _Built:
 
     cwd = pick(k.AGENT_CWD)
     exit_codes = pick(k.AGENT_SUCCESS_EXIT_CODES)
+    mode = pick(k.AGENT_MODE) or AgentMode.INTERACTIVE
+    done = _done_rule(
+        pick(k.AGENT_DONE),
+        preset=preset,
+        mode=mode,
+        prompt=prompt,
+        own=own,
+        base=base,
+        where=where,
+        report=report,
+    )
     spec = AgentSpec(
         name=name,
         cmd=cmd,
@@ -296,10 +311,10 @@ def _spec(table: str, name: str, own: Values, ctx: _Context) -> _Built:
         success_exit_codes=frozenset(exit_codes) if exit_codes is not None else frozenset({0}),
         on_failure=on_failure if isinstance(on_failure, OnFailure) else None,
         alerts=pick(k.AGENT_ALERTS) or (),
-        done=pick(k.AGENT_DONE) or DoneRule(),
+        done=done or DoneRule(),
         line=ctx.locator.line(base),
         prompt=prompt,
-        preset=pick(k.AGENT_PRESET) or k.PRESETS[0],
+        preset=preset or k.PRESETS[0],
         pool=pool,
         aggregate=aggregate,
         spawns=spawns,
@@ -309,8 +324,90 @@ def _spec(table: str, name: str, own: Values, ctx: _Context) -> _Built:
         max_cpu=pick(k.AGENT_MAX_CPU),
         kill_over_rss=pick(k.AGENT_KILL_OVER_RSS),
         worker=name if table == "workers" else None,
+        mode=mode,
+        approve=pick(k.AGENT_APPROVE) or Approval.ASK,
+        flags=pick(k.AGENT_FLAGS) or (),
+        model=pick(k.AGENT_MODEL),
+        program=pick(k.AGENT_PROGRAM),
+        worktree=pick(k.AGENT_WORKTREE) is True,
     )
     return _Built(spec, tuple(dep_at), tuple(templates), where(k.AGENT_ON_FAILURE))
+
+
+_CLI_KEYS = (k.AGENT_MODE, k.AGENT_APPROVE, k.AGENT_FLAGS, k.AGENT_MODEL, k.AGENT_PROGRAM)
+
+
+def _command_table(
+    own: Values, defaults: Values, base: KeyPath, preset: str | None, report: Report
+) -> Values:
+    """The table whose cmd, argv or aggregate the agent runs. An agent CLI's preset makes its own command
+    line: its table may not set one ([defaults]' is ignored, so a plan can mix shell agents and CLIs)."""
+    if own.has(k.AGENT_AGGREGATE):
+        return own
+    if preset is None:  # an unknown preset (reported)
+        return _command_source(own, defaults) or own
+    if preset == k.PRESETS[0]:
+        found = _command_source(own, defaults)
+        if found is None:
+            one_of = '"cmd", "argv" or "aggregate"' if base[0] == "agents" else '"cmd" or "argv"'
+            report(base, f"missing {one_of}: set exactly one of them")
+        return found or own
+    for key in (k.AGENT_CMD, k.AGENT_ARGV):
+        if own.has(key):
+            report(
+                (*base, key.name),
+                f'preset "{preset}" runs its own CLI: remove "{key.name}" (use "flags" for extra '
+                'arguments, "program" for another executable)',
+            )
+    return Values()
+
+
+def _done_rule(
+    done: DoneRule | None,
+    *,
+    preset: str | None,
+    mode: AgentMode,
+    prompt: str | None,
+    own: Values,
+    base: KeyPath,
+    where: Callable[[Key[Any]], KeyPath],
+    report: Report,
+) -> DoneRule:
+    """The done rule, checked against the preset; 'turn' by default for an interactive CLI given a
+    prompt."""
+    at = where(k.AGENT_DONE)
+    if preset is None:  # an unknown preset (reported): nothing more to say
+        return done or DoneRule()
+    if preset == k.PRESETS[0] or own.has(k.AGENT_AGGREGATE):
+        _no_cli_keys(own, base, preset, report)
+        if done is not None and done.kind in (DoneKind.TURN, DoneKind.IDLE):
+            report(at, f'"{done}" needs an interactive agent CLI preset, not "{preset}"')
+        return done or DoneRule()
+    if mode is AgentMode.ONESHOT:
+        if prompt is None:
+            report(
+                where(k.AGENT_MODE), 'mode "oneshot" needs a "prompt": the CLI gets it on its command line'
+            )
+        if done is not None and done.kind in (DoneKind.TURN, DoneKind.IDLE):
+            report(at, f'"{done}" is for mode "interactive"; a one-shot CLI is done when it exits')
+        return done or DoneRule()
+    if done is None:
+        return DoneRule(DoneKind.TURN) if prompt is not None else DoneRule()
+    if done.kind is DoneKind.TURN and prompt is None:
+        report(at, '"turn" needs a "prompt": the turn is the CLI\'s answer to it')
+    return done
+
+
+def _no_cli_keys(own: Values, base: KeyPath, preset: str, report: Report) -> None:
+    """The agent-CLI keys mean nothing to the shell preset: say so instead of ignoring them ([defaults]
+    may set them for the CLIs of a mixed plan)."""
+    for key in _CLI_KEYS:
+        if own.has(key):
+            report(
+                (*base, key.name),
+                f'"{key.name}" is for agent CLI presets (claude, codex, gemini, aider), and this agent\'s '
+                f'preset is "{preset}"',
+            )
 
 
 def _literal_bytes(template: str) -> int:

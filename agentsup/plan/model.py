@@ -42,6 +42,23 @@ class DoneKind(StrEnum):
     EXIT = "exit"  # the process exited; the exit code decides success
     FILE = "file"  # the agent wrote the file named by AGENTSUP_DONE
     PATTERN = "pattern"  # a line of its output matched a regex
+    TURN = "turn"  # an interactive agent CLI finished its first turn (its hook, else its screen)
+    IDLE = "idle"  # an interactive agent CLI sat at its ready screen, silent, for ``DoneRule.quiet``
+
+
+class AgentMode(StrEnum):
+    """How an agent CLI preset runs its CLI."""
+
+    ONESHOT = "oneshot"  # the prompt on its command line; it answers and exits
+    INTERACTIVE = "interactive"  # its TUI; the engine types the prompt once the screen is ready
+
+
+class Approval(StrEnum):
+    """What happens to an agent CLI's permission requests (tool calls that write or run things)."""
+
+    NEVER = "never"  # refused: read-only where the CLI can be, any dialog denied
+    ASK = "ask"  # the agent waits in needs_input for a person (agentsup approve, the dashboard)
+    ALWAYS = "always"  # approved: by the CLI's own auto-approve mode where safe, else the engine answers
 
 
 def _frozen_map(m: Mapping[str, str] | None = None) -> Mapping[str, str]:
@@ -77,10 +94,13 @@ class AlertRule:
 class DoneRule:
     kind: DoneKind = DoneKind.EXIT
     pattern: re.Pattern[str] | None = None  # set exactly when kind is PATTERN
+    quiet: float | None = None  # seconds; set exactly when kind is IDLE
 
     def __str__(self) -> str:
         if self.kind is DoneKind.PATTERN and self.pattern is not None:
             return f"pattern:{self.pattern.pattern}"
+        if self.kind is DoneKind.IDLE and self.quiet is not None:
+            return f"idle:{self.quiet:g}s"
         return self.kind.value
 
 
@@ -152,6 +172,18 @@ class AgentSpec:
     kill_over_rss: int | None = None  # bytes: above it, a critical alert and the agent is stopped
     parent: str | None = None  # dynamic agents: the agent whose subtasks file (or handler) created it
     worker: str | None = None  # dynamic agents: the [workers] template it came from
+    # Agent CLIs (issue 6): only for a preset other than "shell"
+    mode: AgentMode = AgentMode.INTERACTIVE
+    approve: Approval = Approval.ASK
+    flags: tuple[str, ...] = ()  # extra command-line flags for the CLI
+    model: str | None = None
+    program: str | None = None  # the CLI's executable; None: its usual name, found on PATH
+    worktree: bool = False  # run in its own git worktree and branch, made from [run] repo
+
+    @property
+    def is_cli(self) -> bool:
+        """Whether an agent CLI preset runs it (else the shell preset, or an aggregate)."""
+        return self.preset != "shell" and self.aggregate is None
 
 
 class EventName(StrEnum):
@@ -207,6 +239,8 @@ class RunSpec:
     pools: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     max_log: int | None = None  # bytes of one attempt's output.log; the rest is not logged
     max_event_log: int = 1 << 30  # bytes of events.db past which alerts below critical are only counted
+    repo: Path | None = None  # absolute: the git repository worktrees come from; None: the workdir
+    rate_limit_wait: float = 300.0  # seconds a rate-limited agent is parked when no reset time is shown
 
 
 @dataclass(frozen=True)

@@ -363,7 +363,8 @@ CASES: list[tuple[str, str, list[str]]] = [
             'plan.toml:6: agents.a.on_failure: invalid value "contineu": expected "halt", "continue" or '
             '"spawn:TEMPLATE" — did you mean "continue"?',
             "plan.toml:9: agents.b.success_exit_codes[1]: expected an integer from 0 to 255, found 256",
-            'plan.toml:10: agents.b.done: invalid value "exited": expected "exit", "file" or "pattern:REGEX"',
+            'plan.toml:10: agents.b.done: invalid value "exited": expected "exit", "file", "pattern:REGEX", '
+            '"turn" or "idle:DURATION"',
         ],
     ),
     (
@@ -476,15 +477,15 @@ CASES: list[tuple[str, str, list[str]]] = [
         gpu = 1
         [agents.a]
         cmd = "x"
-        preset = "claude"
+        preset = "claud"
         [agents.b]
         cmd = "x"
         pool = "cpu"
         """,
         [
             'plan.toml:2: defaults.pool: unknown pool "gpus" — did you mean "gpu"?',
-            'plan.toml:7: agents.a.preset: unknown preset "claude": only "shell" exists for now (presets for '
-            "agent CLIs come with agent CLI support)",
+            'plan.toml:7: agents.a.preset: unknown preset "claud": expected one of "shell", "claude", '
+            '"codex", "gemini", "aider" — did you mean "claude"?',
             'plan.toml:10: agents.b.pool: unknown pool "cpu" — did you mean "gpu"?',
         ],
     ),

@@ -113,7 +113,7 @@ INVALID = {
     "pool-name": '[pools]\n"a b" = 1\n' + _A,
     "input-value": "[inputs]\nx = [1]\n" + _A,
     "input-name": '[inputs]\n"a b" = "x"\n' + _A,
-    "preset": _A + 'preset = "claude"\n',
+    "preset": _A + "preset = 3\n",
     "prompt-type": _A + "prompt = 3\n",
     "pool-type": _A + "pool = 1\n",
     "cmd-and-aggregate": _A + 'aggregate = { from = ["b"], strategy = "fusion" }\n',
