@@ -19,6 +19,7 @@ import click
 
 from agentsup import __version__
 from agentsup.agents.aggregate import run_aggregate
+from agentsup.hook import main as record_hook
 from agentsup.plan import Plan, PlanError, Strategy, load_plan, parse_plan, plan_schema
 from agentsup.sessions import END_MARKER, BackendError, TmuxBackend, TmuxNotFoundError
 from agentsup.supervisor.client import ControlClient, ControlError
@@ -37,6 +38,7 @@ from agentsup.supervisor.rundir import (
 from agentsup.supervisor.runstate import RunState
 from agentsup.supervisor.states import ACTIVE
 from agentsup.supervisor.store import EventStore, StoreError
+from agentsup.supervisor.worktrees import WorktreeError, branch_name, diff_stat, remove_worktrees
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ENGINE_START_TIMEOUT = 20.0
@@ -647,8 +649,20 @@ def _control(ctx: Ctx, run_id: str, cmd: str, **args: JSON) -> None:
 @click.option("--no-enter", is_flag=True, help="Type the text without pressing Enter.")
 @click.pass_obj
 def send(ctx: Ctx, run_id: str, agent: str, text: str, no_enter: bool) -> None:
-    """Type TEXT into AGENT's pane (bracketed paste when it has several lines), then Enter."""
+    """Type TEXT into AGENT's pane (bracketed paste when it has several lines), then Enter. An interactive
+    agent CLI is typed into the way its prompt was: pasted, then Enter once its screen has settled."""
     _control(ctx, run_id, "send", agent=agent, text=text, enter=not no_enter)
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("agent")
+@click.option("--deny", is_flag=True, help="Answer no instead.")
+@click.pass_obj
+def approve(ctx: Ctx, run_id: str, agent: str, deny: bool) -> None:
+    """Answer yes (once) to the permission dialog agent CLI AGENT waits on (state needs_input, with
+    approve = "ask"); --deny answers no. The question is in 'agentsup status' and the dashboard."""
+    _control(ctx, run_id, "approve", agent=agent, deny=deny)
 
 
 @main.command()
@@ -680,6 +694,16 @@ def aggregate(
     )
     click.echo(summary)
     sys.exit(code)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("event")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook(event: str, args: tuple[str, ...]) -> None:
+    """What an agent CLI's hooks run: record hook EVENT (its stdin, or the last ARG, as the payload) for
+    the engine, in the file $AGENTSUP_HOOKS names. agentsup installs these hooks per run; you do not run
+    this yourself."""
+    sys.exit(record_hook([event, *args]))
 
 
 @main.command()
@@ -728,3 +752,81 @@ def stop(ctx: Ctx, run_id: str, reverse: bool) -> None:
     """Stop the whole run: nothing new starts; every agent still running (a done one too) gets SIGTERM,
     and SIGKILL after the grace period, with whatever it started, detached daemons included."""
     _control(ctx, run_id, "stop", reverse=reverse)
+
+
+def _run_repo(run: RunDir) -> Path:
+    """The git repository a run's worktrees come from: its plan's [run] repo, else its workdir."""
+    try:
+        plan = _run_plan(run, run.read_meta())
+    except RunDirError as exc:
+        fail(str(exc))
+    return plan.run.repo or plan.run.workdir
+
+
+@main.command("diff")
+@click.argument("run_id")
+@click.argument("agent")
+@click.pass_obj
+def diff_cmd(ctx: Ctx, run_id: str, agent: str) -> None:
+    """Show what AGENT changed in its git worktree (worktree = true): the diff stat of its commits, edits
+    and new files against the commit its branch started from."""
+    run = _run(ctx, run_id)
+    path = run.worktree(agent)
+    if not path.is_dir():
+        plan = _run_plan(run, run.read_meta())
+        try:
+            dynamic = _fold(_read_events(run)).agents
+        except StoreError:
+            dynamic = {}
+        spec = plan.agents.get(agent)
+        if spec is None and agent not in dynamic:
+            fail(f"no agent {agent!r} in run {run.run_id}")
+        if spec is not None and not spec.worktree:
+            fail(f"agent {agent!r} has no worktree: its plan entry does not set worktree = true", EXIT_FAILED)
+        fail(
+            f"agent {agent!r} has no worktree at {path}: it has not started yet, or `agentsup clean "
+            f"{run.run_id}` removed it (its branch {branch_name(run.run_id, agent)} keeps what it committed)",
+            EXIT_FAILED,
+        )
+    try:
+        stat = diff_stat(path)
+    except WorktreeError as exc:
+        fail(str(exc), EXIT_FAILED)
+    click.echo(stat or f"no changes on branch {branch_name(run.run_id, agent)}")
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--force", is_flag=True, help="Clean even while the run's engine is alive.")
+@click.pass_obj
+def clean(ctx: Ctx, run_id: str, force: bool) -> None:
+    """Remove RUN's git worktrees, uncommitted changes included; keep their branches and the commits on
+    them. A resumed run checks the branches out again."""
+    run = _run(ctx, run_id)
+    if not force and _engine_answers(run):
+        fail(
+            f"run {run.run_id} is still running; `agentsup stop {run.run_id}` it first, "
+            "or --force to remove the worktrees from under its agents",
+            EXIT_FAILED,
+        )
+    if not run.worktrees_dir.is_dir():
+        click.echo(f"run {run.run_id} has no worktrees")
+        return
+    repo = _run_repo(run)
+    try:
+        removed = remove_worktrees(repo, run.path)
+    except WorktreeError as exc:
+        fail(str(exc), EXIT_FAILED)
+    for wt in removed:
+        if wt.error is not None:
+            click.echo(f"agentsup: cannot remove the worktree {wt.path}: {wt.error}", err=True)
+        else:
+            click.echo(f"removed {wt.path}" + ("" if wt.branch else " (it was on a detached HEAD)"))
+    if kept := sorted({wt.branch for wt in removed if wt.branch}):
+        click.echo(f"kept {len(kept)} branch{'es' if len(kept) != 1 else ''} in {repo}:")
+        for branch in kept:
+            click.echo(f"  {branch}")
+    elif not removed:
+        click.echo(f"run {run.run_id} has no worktrees in {repo}")
+    if any(wt.error is not None for wt in removed):
+        sys.exit(EXIT_FAILED)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import Agentsup, isolated_agentsup
+from tests.llm.server import LLMServer
 from tests.tmuxenv import TmuxEnv, isolated_tmux
 
 
@@ -32,3 +33,10 @@ def agentsup(tmp_path: Path) -> Iterator[Agentsup]:
     """The installed agentsup command on a tmux server and state directory of this test's own."""
     with isolated_agentsup(tmp_path) as tool:
         yield tool
+
+
+@pytest.fixture
+def llm() -> Iterator[LLMServer]:
+    """A scripted LLM server of the test's own on 127.0.0.1 (set ``llm.script`` before a client calls)."""
+    with LLMServer() as server:
+        yield server

@@ -101,6 +101,12 @@ class Backend(Protocol):
     def send_text(self, pane_id: str, text: str, enter: bool = True) -> None:
         """Type ``text`` literally (bracketed paste when it has several lines), then Enter if asked."""
 
+    def paste(self, pane_id: str, text: str) -> None:
+        """Paste ``text`` as it is (bracketed when the program asked for it), with no Enter."""
+
+    def send_keys(self, pane_id: str, keys: Sequence[str]) -> None:
+        """Press ``keys``, named as tmux names them (``Enter``, ``Escape``, ``Down``, ``y``), in order."""
+
     def stop(self, pane: Pane, grace: float, also: Callable[[], Iterable[int]] | None = None) -> None:
         """SIGTERM the pane's process group, wait up to ``grace`` s, then SIGKILL what is left.
 

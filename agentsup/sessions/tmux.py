@@ -50,6 +50,7 @@ _PANE_FORMAT = "\t".join(_PANE_FIELDS)
 _SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 _WINDOW_ID = re.compile(r"@[0-9]+\Z")
 _PANE_ID = re.compile(r"%[0-9]+\Z")
+_KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z|[^\s;]\Z")  # Enter, C-c, BTab, y, 1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What tmux says when the target, or the whole server, no longer exists (or is dying as it is asked).
 _GONE = ("can't find", "no such", "no server running", "error connecting to", "server exited", "lost server")
@@ -357,6 +358,22 @@ class TmuxBackend:
             self._run(_batch(["send-keys", "-l", "-t", pane_id, "--", text]), f"type into {pane_id}")
         if enter:
             self._run(["send-keys", "-t", pane_id, "Enter"], f"press Enter in {pane_id}")
+
+    def paste(self, pane_id: str, text: str) -> None:
+        _check_id("pane", pane_id, _PANE_ID)
+        _check_no_nul("text to paste", text)
+        if text:
+            self._paste(pane_id, text)
+
+    def send_keys(self, pane_id: str, keys: Sequence[str]) -> None:
+        _check_id("pane", pane_id, _PANE_ID)
+        for key in keys:
+            if not _KEY_NAME.fullmatch(key):
+                raise BackendError(f"not a key name tmux knows: {key!r}")
+        if keys:
+            self._run(
+                _batch(*(["send-keys", "-t", pane_id, key] for key in keys)), f"press keys in {pane_id}"
+            )
 
     def _paste(self, pane_id: str, text: str) -> None:
         buffer = f"agentsup-{uuid.uuid4().hex}"

@@ -8,8 +8,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from agentsup.sessions import BackendError
+from agentsup.supervisor import clidriver, stopping, sweep
 from agentsup.supervisor import messages as m
-from agentsup.supervisor import stopping, sweep
 from agentsup.supervisor.events import JSON, EventKind
 from agentsup.supervisor.states import ACTIVE, TERMINAL, AgentState, Source
 
@@ -24,7 +24,7 @@ class CommandError(Exception):
     """A control command cannot be carried out; the message goes back to the client."""
 
 
-COMMANDS = ("status", "kill", "restart", "send", "stop", "pause", "resume", "emit")
+COMMANDS = ("status", "kill", "restart", "send", "approve", "stop", "pause", "resume", "emit")
 EVENT_NAME_MAX = 200
 MAX_SEND = 256 * 1024
 
@@ -118,6 +118,16 @@ async def _stop(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON]:
     return {"ok": True}
 
 
+async def _approve(engine: Engine, agent: str, request: Mapping[str, JSON]) -> dict[str, JSON]:
+    """Answer the permission dialog an agent CLI waits on: yes, or no with ``deny``."""
+    yes = request.get("deny", False) is not True
+    try:
+        what = await clidriver.approve(engine, agent, yes)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    return {"ok": True, "done": what}
+
+
 async def execute(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON]:  # noqa: PLR0911, PLR0912
     cmd = request.get("cmd")
     if cmd == "status":
@@ -162,6 +172,8 @@ async def execute(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON
         await engine.transition(agent, S.WAITING, Source.USER, reason="restarted by the user")
         await reopen_dependents(engine, agent)
         return {"ok": True}
+    if cmd == "approve":
+        return await _approve(engine, agent, request)
     # send
     text = request.get("text")
     if not isinstance(text, str) or "\0" in text or len(text) > MAX_SEND:
@@ -171,5 +183,6 @@ async def execute(engine: Engine, request: Mapping[str, JSON]) -> dict[str, JSON
         raise CommandError(f"agent {agent!r} has no live pane (it is {state.value})")
     enter = request.get("enter", True) is not False
     await engine.record([_command_event("send", agent, text=text)])
-    await engine.in_io(lambda: engine.backend.send_text(pane.pane_id, text, enter))
+    if not await clidriver.send(engine, agent, text, enter):  # an agent CLI is typed into as its prompt was
+        await engine.in_io(lambda: engine.backend.send_text(pane.pane_id, text, enter))
     return {"ok": True}

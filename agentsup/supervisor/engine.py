@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -21,11 +21,21 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from agentsup.agents import preset_for
+from agentsup.agents import PresetError, preset_for
 from agentsup.plan.model import AgentSpec, DoneKind, Plan
 from agentsup.plan.templates import TemplateError
 from agentsup.sessions import Backend, BackendError, LaunchSpec, Pane
-from agentsup.supervisor import idle, monitoring, outcomes, reactions, reading, resume, stopping, sweep
+from agentsup.supervisor import (
+    clidriver,
+    idle,
+    monitoring,
+    outcomes,
+    reactions,
+    reading,
+    resume,
+    stopping,
+    sweep,
+)
 from agentsup.supervisor import messages as m
 from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, named_agents, prepare_agent
 from agentsup.supervisor.commands import CommandError, execute, external_event
@@ -42,6 +52,7 @@ from agentsup.supervisor.runstate import RunState
 from agentsup.supervisor.scheduler import Decision, Hold, RunOutcome, Skip, Start, schedule
 from agentsup.supervisor.states import ACTIVE, TERMINAL, AgentState, Source, check_transition
 from agentsup.supervisor.store import EventStore
+from agentsup.supervisor.worktrees import WorktreeError, agent_worktree
 
 log = logging.getLogger("agentsup.engine")
 T = TypeVar("T")
@@ -125,6 +136,7 @@ class Engine:
         self._over: dict[str, set[str]] = {}  # limits each agent is over now
         self._memory_short = False
         self.last_output: dict[str, float] = {}  # agents with idle_after: when they last printed
+        self.cli: dict[str, clidriver.CLISession] = {}  # agent CLIs' current attempts
         for ev in store.read(kinds=[*_LEARNED]):
             self._learn(ev)
 
@@ -330,6 +342,7 @@ class Engine:
     # ---- starting agents ------------------------------------------------------------------------
 
     async def _start(self, agent: str, attempt: int) -> None:
+        self._stop_reason.pop(agent, None)  # a reason given to an earlier attempt
         await self.transition(
             agent,
             S.STARTING,
@@ -350,6 +363,9 @@ class Engine:
         self._paths[str(run.exit_file(agent, attempt))] = (agent, attempt, "exit")
         self._paths[str(output_log)] = (agent, attempt, "out")
         self._paths[str(run.done_file(agent, attempt))] = (agent, attempt, "done")
+        if spec.is_cli:
+            self._paths[str(run.hooks_file(agent, attempt))] = (agent, attempt, "hook")
+            clidriver.new_session(self, agent, attempt)
 
     def spawn(self, agent: str, attempt: int) -> None:
         """Open the attempt's pane on the I/O pool; its intent is already logged."""
@@ -371,13 +387,19 @@ class Engine:
                 rendered = prepare_agent(run, spec, attempt, upstreams, extra)
                 if rendered.prompt is not None:
                     env["AGENTSUP_PROMPT"] = rendered.prompt
-                launch = preset_for(rendered).launch(rendered, env)
+                if rendered.is_cli:
+                    launch = clidriver.prepare_launch(run, rendered, attempt, env)
+                else:
+                    launch = preset_for(rendered).launch(rendered, env)
+                cwd = spec.cwd or workdir
+                if spec.worktree:  # the same worktree for every attempt: a retry goes on from there
+                    cwd = agent_worktree(self.plan.run.repo or workdir, run.path, agent)
                 ls = LaunchSpec(
                     run=run.run_id,
                     agent=agent,
                     attempt=attempt,
                     argv=launch.argv,
-                    cwd=spec.cwd or workdir,
+                    cwd=cwd,
                     env={**caller, **launch.env},  # the caller's, then the plan's, then AGENTSUP_*
                     script=run.script(agent, attempt),
                     exit_file=run.exit_file(agent, attempt),
@@ -387,6 +409,10 @@ class Engine:
                 return m.Spawned(agent, attempt, self.backend.spawn(session, ls))
             except TemplateError as exc:
                 return m.SpawnFailed(agent, attempt, f"template: {exc}")
+            except (PresetError, ValueError) as exc:
+                return m.SpawnFailed(agent, attempt, f"preset {spec.preset}: {exc}")
+            except WorktreeError as exc:
+                return m.SpawnFailed(agent, attempt, f"worktree: {exc}")
             except (BackendError, OSError) as exc:
                 return m.SpawnFailed(agent, attempt, str(exc))
 
@@ -430,6 +456,8 @@ class Engine:
                 await self._on_inbox(msg)
             case m.Command():
                 await self._command(msg)
+            case m.Call():
+                await self._call(msg)
             case m.Swept():
                 await sweep.reconcile(self, msg)
             case _:
@@ -452,6 +480,9 @@ class Engine:
                 await outcomes.succeed(self, msg.agent, Source.DONE_FILE, reason="done file written")
             case m.OutputGrew():
                 self._read_output(msg.agent, msg.attempt, final=False)
+                clidriver.poke(self, msg.agent)
+            case m.HookGrew() | m.HooksRead() | m.ScreenSeen() | m.CLIGaveUp() | m.CLINote() | m.QuietDone():
+                await clidriver.handle(self, msg)
             case m.OutputRead():
                 await self._on_output(msg)
             case m.TimedOut() if state in ACTIVE:
@@ -479,6 +510,7 @@ class Engine:
         if msg.agent in self._stop_reason:  # killed while it was starting
             self.stop_agent(msg.agent, self._stop_reason[msg.agent])
         idle.arm(self, msg.agent, msg.attempt)
+        await clidriver.on_running(self, msg.agent, msg.attempt)
         # A quick agent may have exited before the window existed in our books: look now.
         self.check_files(msg.agent, msg.attempt)
 
@@ -559,6 +591,8 @@ class Engine:
             self.post(m.OutputGrew(agent, attempt))
         elif what == "done":
             self.post(m.DoneFileSeen(agent, attempt))
+        elif what == "hook":
+            self.post(m.HookGrew(agent, attempt))
         elif (exited := sweep.exit_message(agent, attempt, Path(path))) is not None:
             self.post(exited)
 
@@ -624,6 +658,23 @@ class Engine:
     def post_stop(self, reason: str) -> None:
         """Stop the run as if a client asked (safe from signal handlers on the loop)."""
         self._queue.put_nowait(m.Command({"cmd": "stop", "reason": reason}, self.loop.create_future()))
+
+    async def in_actor(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run ``fn`` on the engine's loop between two messages (for tasks beside the loop, such as an
+        agent CLI's driver, that must not change state while a message is being handled)."""
+        result: asyncio.Future[T] = self.loop.create_future()
+        self.post(m.Call(fn, result))
+        return await result
+
+    async def _call(self, msg: m.Call) -> None:
+        try:
+            value = await msg.fn()
+        except Exception as exc:  # noqa: BLE001 (it is the caller's: in_actor raises it there)
+            if not msg.result.done():
+                msg.result.set_exception(exc)
+            return
+        if not msg.result.done():
+            msg.result.set_result(value)
 
     async def in_io(self, fn: Callable[[], T]) -> T:
         """Run blocking ``fn`` on the I/O pool and wait for it."""

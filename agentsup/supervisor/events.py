@@ -30,6 +30,9 @@ class EventKind(StrEnum):
     THROTTLE = "throttle"  # data: max_parallel, until (null: for the rest of the run)
     AGENT_RECOVERED = "agent.recovered"  # its recovery agent succeeded: retry it now; data: by
     RUN_RESUMED = "run.resumed"  # a new engine took the run over; data: adopted, respawned, exited, gone
+    AGENT_PROMPTED = "agent.prompted"  # an agent CLI's prompt is being typed (write-ahead); data: attempt
+    AGENT_TURN = "agent.turn"  # an agent CLI finished a turn; data: attempt, turn
+    AGENT_ANSWERED = "agent.answered"  # a permission dialog answered; data: attempt, answer, by, question
 
 
 EventSpec: TypeAlias = tuple[EventKind, str | None, str, dict[str, JSON]]

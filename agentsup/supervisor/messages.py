@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from agentsup.agents.cli import HookSignal, Screen
 from agentsup.sessions import ExitRecord, Pane
 from agentsup.supervisor.events import JSON
 from agentsup.supervisor.output import ReadResult
@@ -145,8 +147,80 @@ class EventLogSize:
     size: int
 
 
+@dataclass(frozen=True)
+class HookGrew:
+    """The attempt's hooks file grew (an agent CLI's hook ran)."""
+
+    agent: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class HooksRead:
+    """The signals of the hook lines between ``offset`` and ``new_offset``."""
+
+    agent: str
+    attempt: int
+    signals: tuple[HookSignal, ...]
+    offset: int
+    new_offset: int
+
+
+@dataclass(frozen=True)
+class ScreenSeen:
+    """An agent CLI's screen changed state (its driver read it)."""
+
+    agent: str
+    attempt: int
+    screen: Screen
+    text: str
+
+
+@dataclass(frozen=True)
+class CLIGaveUp:
+    """The driver could not go on (no ready screen in time, an error): the attempt fails."""
+
+    agent: str
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CLINote:
+    """Something about an agent CLI worth an alert (a prompt not confirmed, a refused dialog)."""
+
+    agent: str
+    attempt: int
+    severity: str
+    text: str
+
+
+@dataclass(frozen=True)
+class QuietDone:
+    """``done = "idle:…"``: the CLI sat at its ready screen, unchanged, for ``seconds``."""
+
+    agent: str
+    attempt: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Call:
+    """Run ``fn`` on the engine's loop between two messages; its result goes to ``result``."""
+
+    fn: Callable[[], Awaitable[Any]]
+    result: asyncio.Future[Any]
+
+
 Message = (
     EventLogSize
+    | HookGrew
+    | HooksRead
+    | ScreenSeen
+    | CLIGaveUp
+    | CLINote
+    | QuietDone
+    | Call
     | Exited
     | DoneFileSeen
     | OutputGrew
@@ -165,5 +239,23 @@ Message = (
     | Tick
 )
 
-AgentMessage = Exited | DoneFileSeen | OutputGrew | OutputRead | Spawned | SpawnFailed | TimedOut | StopDone
+CLIMessage = HookGrew | HooksRead | ScreenSeen | CLIGaveUp | CLINote | QuietDone
+"""Messages about an agent CLI's attempt."""
+
+AgentMessage = (
+    Exited
+    | DoneFileSeen
+    | OutputGrew
+    | OutputRead
+    | Spawned
+    | SpawnFailed
+    | TimedOut
+    | StopDone
+    | HookGrew
+    | HooksRead
+    | ScreenSeen
+    | CLIGaveUp
+    | CLINote
+    | QuietDone
+)
 """Messages about one attempt of one agent (they carry ``agent`` and ``attempt``)."""

@@ -10,6 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from agentsup.plan.model import DoneKind
+from agentsup.supervisor import clidriver
 from agentsup.supervisor import messages as m
 from agentsup.supervisor.agentfiles import settled_tail
 from agentsup.supervisor.dynamic import recovery_event, subtask_events
@@ -80,6 +81,9 @@ async def conclude_exit(engine: Engine, msg: m.Exited) -> None:
         if reason == "restart":
             await engine.transition(agent, S.WAITING, Source.USER, reason="restarted by the user")
         return
+    if reason is None and clidriver.is_oneshot_cli(spec):
+        await clidriver.judge_exit(engine, agent, msg.attempt, code=code, sig=sig, exit_ev=exit_ev)
+        return
     if reason is not None and reason.startswith("resource: "):
         await fail(engine, agent, Source.ENGINE, reason, code=code, sig=sig, before=[exit_ev])
         return
@@ -100,7 +104,11 @@ async def conclude_exit(engine: Engine, msg: m.Exited) -> None:
     elif spec.done.kind is DoneKind.EXIT:
         await succeed(engine, agent, source, before=[exit_ev], exit_code=code)
     else:
-        what = "writing its done file" if spec.done.kind is DoneKind.FILE else f"printing {spec.done}"
+        what = {
+            DoneKind.FILE: "writing its done file",
+            DoneKind.TURN: "finishing its turn",
+            DoneKind.IDLE: f"sitting idle at its ready screen ({spec.done})",
+        }.get(spec.done.kind, f"printing {spec.done}")
         why = f"exited with code {code} before {what}"
         await fail(engine, agent, source, why, code=code, sig=sig, before=[exit_ev])
 

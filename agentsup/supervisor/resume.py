@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agentsup.supervisor import idle, sweep
+from agentsup.supervisor import clidriver, idle, sweep
 from agentsup.supervisor import messages as m
 from agentsup.supervisor.events import JSON, Event, EventKind
 from agentsup.supervisor.states import ACTIVE, AgentState, Source
@@ -103,6 +103,8 @@ async def take_over(engine: Engine) -> None:
         engine.arm_timeout(agent, attempt, rec.started_at)
         idle.arm(engine, agent, attempt)
         engine.check_files(agent, attempt)
+        if pane is not None:
+            await clidriver.on_running(engine, agent, attempt, resumed=True)
     await engine.record([(EventKind.RUN_RESUMED, None, Source.ENGINE.value, found.to_json())])
     log.info("resumed: %s", found.to_json())
     if engine.state.stopping:  # the run was being stopped: finish stopping it

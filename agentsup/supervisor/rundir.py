@@ -128,6 +128,14 @@ class RunDir:
         """
         return self.path / "panes"
 
+    @property
+    def worktrees_dir(self) -> Path:
+        """The git worktrees of the agents with ``worktree = true`` (see ``supervisor/worktrees.py``)."""
+        return self.path / "worktrees"
+
+    def worktree(self, agent: str) -> Path:
+        return self.worktrees_dir / agent_fs_name(agent)
+
     def attempt_dir(self, agent: str, attempt: int) -> Path:
         return self.agent_dir(agent) / "attempts" / str(attempt)
 
@@ -136,6 +144,14 @@ class RunDir:
 
     def _pane_file(self, agent: str, attempt: int, suffix: str) -> Path:
         return self.panes_dir / f"{agent_fs_name(agent)}.{attempt}.{suffix}"
+
+    def hooks_file(self, agent: str, attempt: int) -> Path:
+        """What the agent CLI's hooks reported (``agentsup hook``), one JSON object per line."""
+        return self._pane_file(agent, attempt, "hooks")
+
+    def cli_dir(self, agent: str, attempt: int) -> Path:
+        """The agent CLI's run-private config files (hook settings), 0700."""
+        return self.attempt_dir(agent, attempt) / "cli"
 
     def exit_file(self, agent: str, attempt: int) -> Path:
         return self._pane_file(agent, attempt, "exit.json")

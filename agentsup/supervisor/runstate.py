@@ -43,13 +43,14 @@ class AgentRecord:
     signal: int | None = None
     started_at: float | None = None
     ended_at: float | None = None
-    retry_at: float | None = None  # set exactly while RETRYING (when the log says when)
+    retry_at: float | None = None  # set exactly while RETRYING or RATE_LIMITED (when the log says when)
     window_id: str | None = None
     pane_id: str | None = None
     pid: int | None = None
     last_source: Source | None = None
     reason: str | None = None
-    restart_base: int = 0  # attempts made before the last restart; the retry budget counts those after
+    # Attempts the retry budget leaves out: those made before the last restart, and rate-limited ones.
+    restart_base: int = 0
     awaiting: str | None = None  # while RETRYING: the recovery agent it waits for
 
     def status_json(self) -> dict[str, JSON]:
@@ -86,6 +87,7 @@ def _str(v: JSON | None) -> str | None:
 
 
 _STATE_VALUES = frozenset(s.value for s in AgentState)
+_DUE_LATER = frozenset({AgentState.RETRYING, AgentState.RATE_LIMITED})  # retry_at says when
 _OUTCOME_VALUES = frozenset(o.value for o in RunOutcome)
 _SOURCE_VALUES = frozenset(s.value for s in Source)
 
@@ -259,10 +261,12 @@ class RunState:
             ended_at=event.ts if leaves_active and rec.ended_at is None else rec.ended_at,
             exit_code=rec.exit_code if code is None else code,
             signal=rec.signal if sig is None else sig,
-            retry_at=_float(data.get("retry_at")) if target is AgentState.RETRYING else None,
+            retry_at=_float(data.get("retry_at")) if target in _DUE_LATER else None,
             last_source=source,
             reason=_str(data.get("reason")),
-            restart_base=rec.attempts if restarted else rec.restart_base,
+            restart_base=rec.attempts
+            if restarted
+            else rec.restart_base + (target is AgentState.RATE_LIMITED),
             awaiting=_str(data.get("awaiting")) if target is AgentState.RETRYING else None,
         )
 

@@ -51,7 +51,8 @@ class Decision:
     outcome: RunOutcome | None  # the run's outcome once ``actions`` are applied; None while it goes on
 
 
-_WAITING_ROOM = frozenset({_S.PENDING, _S.WAITING, _S.RETRYING})
+_WAITING_ROOM = frozenset({_S.PENDING, _S.WAITING, _S.RETRYING, _S.RATE_LIMITED})
+_DUE_LATER = frozenset({_S.RETRYING, _S.RATE_LIMITED})  # started again at retry_at
 
 
 def retry_at(spec: AgentSpec, attempts: int, now: float, rand: float) -> float | None:
@@ -163,7 +164,7 @@ def _ready(spec: AgentSpec, deps: _Deps, states: Mapping[str, AgentState], now: 
     """Whether ``spec``'s agent may start now: all dependencies met, or its retry is due."""
     rec = deps.records[spec.name]
     state, due = states[spec.name], rec.retry_at
-    if state is _S.RETRYING:
+    if state in _DUE_LATER:
         return rec.awaiting is None and (due is None or due <= now)
     return state in (_S.PENDING, _S.WAITING) and all(deps.status(d, states) is True for d in spec.after)
 
@@ -217,7 +218,7 @@ def schedule(
     for name, spec in plan.agents.items():
         rec, state = records[name], states[name]
         if not _ready(spec, deps, states, now):
-            if state is _S.RETRYING and rec.retry_at is not None:
+            if state in _DUE_LATER and rec.retry_at is not None:
                 wake_at = rec.retry_at if wake_at is None else min(wake_at, rec.retry_at)
             continue
         pool_free = spec.pool is None or in_pool.get(spec.pool, 0) < plan.run.pools.get(spec.pool, 0)

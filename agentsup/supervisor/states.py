@@ -17,6 +17,7 @@ class AgentState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # final: no attempts left
     RETRYING = "retrying"  # an attempt failed; the next one starts after the backoff
+    RATE_LIMITED = "rate_limited"  # its CLI's provider refused for now: parked, started again at the reset
     SKIPPED = "skipped"  # will never run: an upstream outcome ruled it out, or the run halted
     STOPPED = "stopped"  # stopped by the user or the run's stop
     LOST = "lost"  # its pane vanished (tmux server or window killed) without an exit record
@@ -36,6 +37,9 @@ class Source(StrEnum):
     ENGINE = "engine"
     SILENCE = "silence"  # no output for idle_after, seen twice
     OUTPUT = "output"  # output resumed after silence
+    HOOK = "hook"  # the agent CLI's own hook (agentsup hook)
+    SCREEN = "screen"  # the agent CLI's screen, read by its preset
+    VERDICT = "verdict"  # a one-shot CLI's output, judged by its preset (more than its exit code)
 
 
 ACTIVE: frozenset[AgentState] = frozenset(
@@ -57,14 +61,34 @@ TRANSITIONS: Mapping[AgentState, frozenset[AgentState]] = MappingProxyType(
         _S.WAITING: frozenset({_S.STARTING, _S.SKIPPED, _S.STOPPED}),
         _S.STARTING: frozenset({_S.RUNNING, _S.RETRYING, _S.FAILED, _S.STOPPED, _S.LOST}),
         _S.RUNNING: frozenset(
-            {_S.IDLE, _S.NEEDS_INPUT, _S.SUCCEEDED, _S.RETRYING, _S.FAILED, _S.STOPPED, _S.LOST}
+            {
+                _S.IDLE,
+                _S.NEEDS_INPUT,
+                _S.SUCCEEDED,
+                _S.RETRYING,
+                _S.FAILED,
+                _S.STOPPED,
+                _S.LOST,
+                _S.RATE_LIMITED,
+            }
         ),
         _S.IDLE: frozenset(
-            {_S.RUNNING, _S.NEEDS_INPUT, _S.SUCCEEDED, _S.RETRYING, _S.FAILED, _S.STOPPED, _S.LOST}
+            {
+                _S.RUNNING,
+                _S.NEEDS_INPUT,
+                _S.SUCCEEDED,
+                _S.RETRYING,
+                _S.FAILED,
+                _S.STOPPED,
+                _S.LOST,
+                _S.RATE_LIMITED,
+            }
         ),
         _S.NEEDS_INPUT: frozenset(
-            {_S.RUNNING, _S.IDLE, _S.SUCCEEDED, _S.RETRYING, _S.FAILED, _S.STOPPED, _S.LOST}
+            {_S.RUNNING, _S.IDLE, _S.SUCCEEDED, _S.RETRYING, _S.FAILED, _S.STOPPED, _S.LOST, _S.RATE_LIMITED}
         ),
+        # Parked until ``retry_at``; the attempt does not count against ``retries``.
+        _S.RATE_LIMITED: frozenset({_S.STARTING, _S.SKIPPED, _S.STOPPED}),
         # RETRYING -> FAILED: the recovery agent it waited for failed.
         _S.RETRYING: frozenset({_S.STARTING, _S.FAILED, _S.SKIPPED, _S.STOPPED}),
         _S.LOST: frozenset({_S.RETRYING}) | _RESTARTABLE,

@@ -19,10 +19,11 @@ EXPECTED: dict[str, set[str]] = {
     "pending": {"waiting", "starting", "skipped", "stopped"},
     "waiting": {"starting", "skipped", "stopped"},
     "starting": {"running", "retrying", "failed", "stopped", "lost"},
-    "running": {"idle", "needs_input", "succeeded", "retrying", "failed", "stopped", "lost"},
-    "idle": {"running", "needs_input", "succeeded", "retrying", "failed", "stopped", "lost"},
-    "needs_input": {"running", "idle", "succeeded", "retrying", "failed", "stopped", "lost"},
+    "running": {"rate_limited", "idle", "needs_input", "succeeded", "retrying", "failed", "stopped", "lost"},
+    "idle": {"rate_limited", "running", "needs_input", "succeeded", "retrying", "failed", "stopped", "lost"},
+    "needs_input": {"rate_limited", "running", "idle", "succeeded", "retrying", "failed", "stopped", "lost"},
     "retrying": {"starting", "failed", "skipped", "stopped"},  # failed: its recovery agent failed
+    "rate_limited": {"starting", "skipped", "stopped"},  # parked until its reset, then started again
     "lost": {"retrying", "waiting", "stopped"},
     "succeeded": {"waiting", "stopped"},
     "failed": {"waiting", "stopped"},
@@ -32,7 +33,7 @@ EXPECTED: dict[str, set[str]] = {
 
 ALL_STATES = [
     "pending", "waiting", "starting", "running", "idle", "needs_input",
-    "succeeded", "failed", "retrying", "skipped", "stopped", "lost",
+    "succeeded", "failed", "retrying", "rate_limited", "skipped", "stopped", "lost",
 ]  # fmt: skip
 
 

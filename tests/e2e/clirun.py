@@ -1,0 +1,93 @@
+"""Shared pieces of the tests that run real agent CLIs as agents (tests/e2e/test_cli_*.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from agentsup.supervisor.events import Event, EventKind
+from tests.e2e.harness import Agentsup, wait_until
+from tests.llm import clis
+from tests.llm.server import LLMServer
+
+
+def need(cli: clis.AgentCLI) -> None:
+    reason = cli.missing()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def toml_table(values: Mapping[str, str]) -> str:
+    return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in values.items()) + " }"
+
+
+def write_plan(tmp_path: Path, cli: clis.AgentCLI, llm: LLMServer, agent: str, **keys: Any) -> Path:
+    """A plan of one agent of ``cli``, run offline against ``llm`` in ``tmp_path/work``; ``keys`` are
+    more keys of its table (values as JSON, which TOML reads alike for strings, numbers and arrays)."""
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    env = cli.env(tmp_path / "cli-home", llm.url, work)
+    lines = ["[run]", 'name = "t"', f'workdir = "{work}"', "", f"[agents.{agent}]", f'preset = "{cli.name}"']
+    lines.append(f"program = {json.dumps(str(cli.executable))}")
+    lines.append(f"env = {toml_table(env)}")
+    lines += [f"{key} = {json.dumps(value)}" for key, value in keys.items()]
+    plan = tmp_path / "plan.toml"
+    plan.write_text("\n".join(lines) + "\n")
+    return plan
+
+
+def start(tool: Agentsup, plan: Path) -> str:
+    out = tool.run("start", str(plan), "--detach").stdout.split()
+    assert len(out) == 1, out  # --detach prints the run id
+    return out[0]
+
+
+def agent_state(tool: Agentsup, run_id: str, agent: str) -> dict[str, Any]:
+    for rec in tool.status_json(run_id)["agents"]:
+        if rec["name"] == agent:
+            assert isinstance(rec, dict)
+            return rec
+    raise AssertionError(f"no agent {agent} in {run_id}")
+
+
+def explain(tool: Agentsup, run_id: str, agent: str, llm: LLMServer) -> str:
+    events = "\n".join(f"  {e.kind} {e.agent} {e.source} {dict(e.data)}" for e in tool.events(run_id))
+    requests = "\n".join(f"  {r.method} {r.path} -> {r.status}" for r in llm.requests) or "  none"
+    try:
+        screen = tool.tmux("capture-pane", "-p", "-t", f"{run_id}:{agent}")
+    except AssertionError as exc:  # the run ended, and its tmux server with it
+        screen = str(exc)
+    log = tool.logs(run_id, agent)[-3000:]
+    return f"--- events\n{events}\n--- requests\n{requests}\n--- log\n{log}\n--- screen\n{screen}"
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, why: Callable[[], str]) -> None:
+    """wait_until, with the failure explained only when it fails."""
+    try:
+        wait_until(predicate, timeout=timeout)
+    except AssertionError:
+        raise AssertionError(f"not met within {timeout}s\n{why()}") from None
+
+
+def no_process_left(run_dir: Path) -> bool:
+    marker = str(run_dir)
+    for proc in psutil.process_iter(["environ"]):
+        try:
+            environ = proc.info["environ"] or {}
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if any(marker in v for v in environ.values()) and "agentsup.supervisor" not in " ".join(
+            proc.cmdline()
+        ):
+            return False
+    return True
+
+
+def states_of(tool: Agentsup, run_id: str, agent: str) -> list[Event]:
+    """The agent's state changes, in order."""
+    return [e for e in tool.events(run_id) if e.kind is EventKind.AGENT_STATE and e.agent == agent]
