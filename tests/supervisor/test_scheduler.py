@@ -466,3 +466,29 @@ def test_schedule_is_pure() -> None:
 def test_plan_agents_missing_from_the_run_count_as_pending() -> None:
     plan = make_plan({"a": [], "b": ["a"]})
     assert schedule(plan, RunState.for_agents([]), 0.0).actions == (Start("a", 1),)
+
+
+def test_a_rate_limited_agent_starts_again_at_its_reset_outside_its_retry_budget() -> None:
+    sim = Sim(make_plan({"a": [], "b": ["a"]}))  # no retries at all
+    assert starts(sim.step(now=0.0)) == ["a"]
+    sim.move("a", S.RATE_LIMITED, Source.HOOK, retry_at=40.0)
+    assert sim.run.agent("a").retry_at == 40.0
+    assert sim.step(now=10.0) == Decision((), 40.0, None)  # parked, and so is its dependent
+    assert sim.state("b") is S.PENDING
+    assert sim.step(now=40.0).actions == (Start("a", 2),)
+    rec = sim.run.agent("a")
+    assert rec.attempts - rec.restart_base == 1  # the parked attempt is not counted
+    assert retry_at(sim.plan.agents["a"], rec.attempts - rec.restart_base, 0.0, 0.5) is None
+    sim.finish("a")
+    assert starts(sim.step(now=41.0)) == ["b"]
+
+
+def test_a_halted_run_skips_a_rate_limited_agent() -> None:
+    sim = Sim(make_plan({"a": [], "b": []}))
+    sim.step()
+    sim.move("a", S.RATE_LIMITED, Source.SCREEN, retry_at=100.0)
+    sim.finish("b", S.FAILED)
+    sim.halt("b")
+    decision = sim.step(now=1.0)
+    assert decision.actions == (Skip("a", "run halted: b failed"),)
+    assert decision.outcome is RunOutcome.FAILED
