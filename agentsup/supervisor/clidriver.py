@@ -90,6 +90,9 @@ class CLISession:
     hook_offset: int = 0
     signals: int = 0  # hook signals read so far (the driver watches it grow)
     hook_turns: bool = False  # its hooks report turns: the screen is not asked about them
+    asked_at: float | None = None  # when a hook asked permission (monotonic), until its dialog is seen
+    question: str | None = None  # the dialog's text in the last screen reported
+    answering: bool = False  # keys for a dialog are on their way (approve = always/never)
     screen: ScreenState | None = None  # the last screen state reported to the engine
     poke: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
@@ -191,8 +194,9 @@ async def _read(engine: Engine, session: CLISession, pane_id: str) -> tuple[str,
 
 
 def _report(engine: Engine, agent: str, session: CLISession, screen: Screen, text: str) -> None:
-    if screen.state is not session.screen or screen.state is ScreenState.NEEDS_PERMISSION:
-        session.screen = screen.state
+    """Tell the engine when the screen's state changed (or another dialog opened)."""
+    if screen.state is not session.screen or screen.question != session.question:
+        session.screen, session.question = screen.state, screen.question
         engine.post(m.ScreenSeen(agent, session.attempt, screen, text))
 
 
@@ -425,6 +429,8 @@ async def handle(engine: Engine, msg: m.CLIMessage) -> None:
             await on_note(engine, msg)
         case m.QuietDone():
             await on_quiet(engine, msg)
+        case m.CLIAnswered():
+            await on_answered(engine, msg)
 
 
 async def on_screen(engine: Engine, msg: m.ScreenSeen) -> None:
@@ -433,7 +439,10 @@ async def on_screen(engine: Engine, msg: m.ScreenSeen) -> None:
     if session is None or session.attempt != msg.attempt or state not in ACTIVE:
         return
     match msg.screen.state:
+        case ScreenState.BUSY | ScreenState.READY if _dialog_pending(session):
+            return  # a hook asked and its dialog is not drawn yet: this screen was before it
         case ScreenState.NEEDS_PERMISSION:
+            session.asked_at = None
             await _permission(
                 engine, msg.agent, session, msg.screen.question, source=Source.SCREEN, text=msg.text
             )
@@ -446,6 +455,10 @@ async def on_screen(engine: Engine, msg: m.ScreenSeen) -> None:
             await _answered(engine, msg.agent, Source.SCREEN, "its dialog was answered in its pane")
             if session.delivered and session.busy_seen and not session.hook_turns:
                 await _turn_done(engine, msg.agent, session, Source.SCREEN)
+
+
+def _dialog_pending(session: CLISession) -> bool:
+    return session.asked_at is not None and time.monotonic() - session.asked_at < DIALOG_WAIT
 
 
 async def _answered(engine: Engine, agent: str, source: Source, reason: str) -> None:
@@ -514,33 +527,57 @@ async def _permission(
         await engine.transition(
             agent, S.NEEDS_INPUT, source, reason=question or "its CLI asks permission", question=question
         )
+        if source is Source.HOOK:  # the hook comes before the dialog is drawn
+            session.asked_at = time.monotonic()
         return
     pane = engine.pane_of(agent)
-    if pane is None:
-        return
+    if pane is None or session.answering:
+        return  # one answer at a time: the hook and the screen announce the same dialog
+    session.answering = True
     approve = policy is Approval.ALWAYS
-    answer: dict[str, JSON] = {
-        "attempt": session.attempt,
-        "answer": "approve" if approve else "deny",
-        "by": f"approve = {policy.value}",
-        "question": question,
-    }
-    await engine.record([(EventKind.AGENT_ANSWERED, agent, source.value, answer)])
-    preset, backend = session.preset, engine.backend
+    preset, backend, attempt = session.preset, engine.backend, session.attempt
+    del text  # the screen is read again when the keys go: an older reading may show a closed dialog
 
     def press() -> m.Message:
-        screen = text or _dialog_screen(backend, preset, pane.pane_id)
+        screen = _dialog_screen(backend, preset, pane.pane_id)
         if screen is None:
-            return m.CLINote(
-                agent, session.attempt, "warning", f"no dialog to answer on its screen: {question}"
-            )
-        keys = preset.approve_keys(screen) if approve else preset.deny_keys(screen)
-        backend.send_keys(pane.pane_id, keys)
-        if approve:
-            return m.Tick()
-        return m.CLINote(agent, session.attempt, "warning", f"refused (approve = never): {question}")
+            return m.CLIAnswered(agent, attempt, None, None, f"no dialog on its screen to answer: {question}")
+        shown = preset.read_screen(screen).question or question
+        backend.send_keys(pane.pane_id, preset.approve_keys(screen) if approve else preset.deny_keys(screen))
+        _dialog_closed(backend, preset, pane.pane_id, shown)
+        return m.CLIAnswered(agent, attempt, "approve" if approve else "deny", shown, None)
 
-    engine._background(_guarded(press, agent, session.attempt), lambda msg: msg)
+    engine._background(_guarded(press, agent, attempt), lambda msg: msg)
+
+
+async def on_answered(engine: Engine, msg: m.CLIAnswered) -> None:
+    """Keys for a dialog went (approve = always/never): log what was answered."""
+    session = engine.cli.get(msg.agent)
+    if session is None or session.attempt != msg.attempt:
+        return
+    session.answering = False
+    if msg.answer is not None:
+        data: dict[str, JSON] = {
+            "attempt": msg.attempt,
+            "answer": msg.answer,
+            "by": f"approve = {session.spec.approve.value}",
+            "question": msg.question,
+        }
+        await engine.record([(EventKind.AGENT_ANSWERED, msg.agent, Source.ENGINE.value, data)])
+        if msg.answer == "deny":
+            await on_note(engine, m.CLINote(msg.agent, msg.attempt, "warning", f"refused: {msg.question}"))
+    if msg.problem is not None:
+        await on_note(engine, m.CLINote(msg.agent, msg.attempt, "warning", msg.problem))
+
+
+def _dialog_closed(backend: Backend, preset: CLIPreset, pane_id: str, question: str | None) -> None:
+    """Wait (up to DIALOG_WAIT) until the answered dialog is off the screen."""
+    deadline = time.monotonic() + DIALOG_WAIT
+    while time.monotonic() < deadline:
+        screen = preset.read_screen(backend.capture(pane_id, 0))
+        if screen.state is not ScreenState.NEEDS_PERMISSION or screen.question != question:
+            return
+        time.sleep(POLL)
 
 
 def _dialog_screen(backend: Backend, preset: CLIPreset, pane_id: str) -> str | None:
@@ -560,7 +597,7 @@ def _guarded(fn: Callable[[], m.Message], agent: str, attempt: int) -> Callable[
         try:
             return fn()
         except BackendError as exc:
-            return m.CLINote(agent, attempt, "warning", f"could not answer its dialog: {exc}")
+            return m.CLIAnswered(agent, attempt, None, None, f"could not answer its dialog: {exc}")
 
     return run
 
@@ -594,6 +631,7 @@ async def approve(engine: Engine, agent: str, yes: bool) -> str:
         "question": screen.question,
     }
     await engine.record([(EventKind.AGENT_ANSWERED, agent, Source.USER.value, answer)])
+    session.asked_at = None
     await engine.in_io(partial(engine.backend.send_keys, pane.pane_id, keys))
     what = "approved" if yes else "denied"
     await engine.transition(agent, S.RUNNING, Source.USER, reason=f"{what} by the user")

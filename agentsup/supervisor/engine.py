@@ -481,7 +481,15 @@ class Engine:
             case m.OutputGrew():
                 self._read_output(msg.agent, msg.attempt, final=False)
                 clidriver.poke(self, msg.agent)
-            case m.HookGrew() | m.HooksRead() | m.ScreenSeen() | m.CLIGaveUp() | m.CLINote() | m.QuietDone():
+            case (
+                m.HookGrew()
+                | m.HooksRead()
+                | m.ScreenSeen()
+                | m.CLIGaveUp()
+                | m.CLINote()
+                | m.CLIAnswered()
+                | m.QuietDone()
+            ):
                 await clidriver.handle(self, msg)
             case m.OutputRead():
                 await self._on_output(msg)

@@ -196,6 +196,17 @@ class CLINote:
 
 
 @dataclass(frozen=True)
+class CLIAnswered:
+    """Keys answering a dialog by the plan's policy went (``answer``), or could not (``problem``)."""
+
+    agent: str
+    attempt: int
+    answer: str | None  # "approve" | "deny"
+    question: str | None
+    problem: str | None
+
+
+@dataclass(frozen=True)
 class QuietDone:
     """``done = "idle:…"``: the CLI sat at its ready screen, unchanged, for ``seconds``."""
 
@@ -219,6 +230,7 @@ Message = (
     | ScreenSeen
     | CLIGaveUp
     | CLINote
+    | CLIAnswered
     | QuietDone
     | Call
     | Exited
@@ -239,7 +251,7 @@ Message = (
     | Tick
 )
 
-CLIMessage = HookGrew | HooksRead | ScreenSeen | CLIGaveUp | CLINote | QuietDone
+CLIMessage = HookGrew | HooksRead | ScreenSeen | CLIGaveUp | CLINote | CLIAnswered | QuietDone
 """Messages about an agent CLI's attempt."""
 
 AgentMessage = (
@@ -256,6 +268,7 @@ AgentMessage = (
     | ScreenSeen
     | CLIGaveUp
     | CLINote
+    | CLIAnswered
     | QuietDone
 )
 """Messages about one attempt of one agent (they carry ``agent`` and ``attempt``)."""
