@@ -327,7 +327,7 @@ def _state_line(ev: Event) -> str | None:
         if (code := d.get("exit_code")) is not None:
             extra.append(f"exit {code}")
         if (reason := d.get("reason")) is not None:
-            extra.append(str(reason))
+            extra.append(" / ".join(line.strip() for line in str(reason).splitlines() if line.strip()))
         tail = f"  ({'; '.join(extra)})" if extra else ""
         return f"{t}  {ev.agent:<20} {d.get('to')!s:<11} by {ev.source}{tail}"
     if ev.kind is EventKind.ALERT:  # a run-level alert (memory, the event log's size) has no agent
