@@ -132,3 +132,31 @@ def test_clean_refuses_a_live_run_unless_forced(agentsup: Agentsup, repo: Path, 
     assert r.stdout.splitlines()[0] == f"removed {coder}"
     assert not coder.exists()
     agentsup.run("stop", "live")
+
+
+def test_a_run_gives_each_worktree_agent_its_branch_and_diff_shows_its_work(
+    agentsup: Agentsup, repo: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "run.toml"
+    plan.write_text(
+        f'[run]\nname = "wt"\nrepo = "{repo}"\nworkdir = "{repo}"\n\n'
+        "[agents.coder]\n"
+        'cmd = "pwd > where.txt && echo two >> a.txt && git commit -qam work && echo new > b.txt"\n'
+        "worktree = true\n\n"
+        '[agents.check]\ncmd = "pwd > checked.txt"\nafter = ["coder"]\n'
+    )
+    agentsup.run("start", str(plan), "--no-tui", "--run-id", "wt-1")
+    run_id = "wt-1"
+    run_dir = agentsup.run_dir(run_id)
+    tree = run_dir / "worktrees" / "coder"
+    assert (tree / "where.txt").read_text().strip() == str(tree)  # it ran in its worktree
+    assert (repo / "checked.txt").read_text().strip() == str(repo)  # the other agent in the workdir
+    assert not (repo / "b.txt").exists()
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert git(tree, "rev-parse", "--abbrev-ref", "HEAD") == f"agentsup/{run_id}/coder"
+    stat = agentsup.run("diff", run_id, "coder").stdout
+    assert "a.txt" in stat
+    assert "b.txt" in stat  # untracked work counts too
+    agentsup.run("clean", run_id)
+    assert not tree.exists()
+    assert git(repo, "log", "-1", "--format=%s", f"agentsup/{run_id}/coder") == "work"
