@@ -66,7 +66,8 @@ S = AgentState
 
 HOOK_COMMAND = (sys.executable, "-m", "agentsup", "hook")
 READY_TIMEOUT = 120.0  # seconds for an interactive CLI to show its ready screen
-POLL = 0.25  # seconds between screen reads while waiting for the ready screen or a prompt's uptake
+POLL = 0.25  # the least time between two screen reads while waiting (for the ready screen, an uptake)
+POLL_QUIET = 1.0  # the most: a CLI that prints nothing is read this often (printing wakes the driver)
 CONFIRM_WAIT = 10.0  # seconds for a typed prompt to show (busy screen, a hook) before it is typed again
 SETTLE_LIMIT = 3.0  # a Settle step waits at most this long for the screen to stop changing
 SCREEN_GAP = 0.5  # at most two screen reads a second per agent while it prints
@@ -216,15 +217,27 @@ async def _wait_ready(engine: Engine, agent: str, session: CLISession, pane_id: 
             return True
         if screen.state in (ScreenState.NEEDS_PERMISSION, ScreenState.RATE_LIMITED):
             _report(engine, agent, session, screen, text)
-        elif engine.state.agents[agent].state is not S.NEEDS_INPUT:
-            waited += POLL  # a person's answer is not timed
         if waited >= READY_TIMEOUT:
             tail = " | ".join(line.strip() for line in last.splitlines() if line.strip())[-300:]
             why = f"its CLI showed no ready screen within {READY_TIMEOUT:g}s (screen: {tail or 'blank'})"
             engine.post(m.CLIGaveUp(agent, session.attempt, why))
             return False
-        await asyncio.sleep(POLL)
+        paused = await _pause(session)
+        if engine.state.agents[agent].state is not S.NEEDS_INPUT:
+            waited += paused  # a person's answer is not timed
     return False
+
+
+async def _pause(session: CLISession) -> float:
+    """Wait until the pane prints (or a hook comes), POLL to POLL_QUIET seconds; the seconds it took."""
+    start = time.monotonic()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(session.poke.wait(), POLL_QUIET)
+    session.poke.clear()
+    rest = POLL - (time.monotonic() - start)
+    if rest > 0:
+        await asyncio.sleep(rest)
+    return time.monotonic() - start
 
 
 async def _deliver(engine: Engine, agent: str, session: CLISession, pane_id: str) -> bool:
@@ -271,8 +284,7 @@ async def _confirmed(engine: Engine, agent: str, session: CLISession, pane_id: s
                 session.busy_seen = True
             _report(engine, agent, session, screen, text)
             return True
-        await asyncio.sleep(POLL)
-        waited += POLL
+        waited += await _pause(session)
     return False
 
 
