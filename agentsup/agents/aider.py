@@ -118,10 +118,16 @@ class AiderPreset:
         return HookSignal(HookKind.WAITING) if event == HOOK_EVENT else None
 
     def judge(self, exit_code: int, output_tail: str) -> Verdict:
-        errors = [line.strip() for line in output_tail.splitlines() if ERRORS.search(line)]
+        errors = [_shown(line) for line in output_tail.splitlines() if ERRORS.search(line)]
         if exit_code != 0:
             return Verdict(False, clip(errors[-1]) if errors else f"exit {exit_code}")
         if errors:
             limited = any(RATE_LIMIT.search(line) for line in errors)
             return Verdict(False, clip(errors[-1]), rate_limited=limited)
         return Verdict(True, "exit 0 and no error lines")
+
+
+def _shown(line: str) -> str:
+    """An error line without the spinner frames ("░█", erased with backspaces) printed before it."""
+    parts = [part.strip() for part in line.split("\b")]
+    return next((part for part in reversed(parts) if ERRORS.search(part)), line.strip())

@@ -2,7 +2,8 @@
 
 - One-shot: ``codex exec --json --skip-git-repo-check … -- PROMPT``: JSON lines; a good run ends with
   ``turn.completed``, a failed one with ``error`` events and ``turn.failed`` (exit 1).
-- Interactive: the TUI with ``--no-daemon`` (else it starts a detached app-server that outlives the pane).
+- Interactive: the TUI with ``--no-daemon`` (else it starts a detached app-server that outlives the pane;
+  0.169.0 skips it when given any ``-c``, as here, but ``--no-daemon`` does not rest on that).
 - Settings go on the command line (``-c key=value``), never into ``$CODEX_HOME``.
 - Hooks: ``-c hooks.Stop=…`` and ``hooks.PermissionRequest``. Codex runs a hook only once a person has
   trusted it (the TUI opens a review dialog; ``exec`` skips it), and ours are new every run, so the

@@ -74,6 +74,10 @@ SCREEN_GAP = 0.5  # at most two screen reads a second per agent while it prints
 TURN_SETTLE = 1.0  # a ready screen read twice this far apart ends a turn, when no hook said so first
 QUIET_POLL = 5.0  # done = "idle:…": how often the screen is read while nothing prints
 DIALOG_WAIT = 5.0  # a hook's permission request: how long to wait for its dialog to be drawn
+# Keys pressed as a dialog opens can be lost (seen with Claude Code): a dialog still open this long after
+# its answer, its lines unchanged by the keys, is answered again, at most ANSWER_TRIES times in all.
+ANSWER_WAIT = 2.0
+ANSWER_TRIES = 3
 JUDGE_TAIL = 256 * 1024  # bytes of a one-shot run's output given to its preset's judge
 
 
@@ -555,20 +559,37 @@ async def _permission(
         if screen is None:
             return m.CLIAnswered(agent, attempt, None, None, f"no dialog on its screen to answer: {question}")
         shown = preset.read_screen(screen).question or question
-        backend.send_keys(pane.pane_id, preset.approve_keys(screen) if approve else preset.deny_keys(screen))
-        _dialog_closed(backend, preset, pane.pane_id, shown)
-        return m.CLIAnswered(agent, attempt, "approve" if approve else "deny", shown, None)
+        # Logged as the keys go: the turn may end before the dialog is seen closed.
+        engine.post(m.CLIAnswered(agent, attempt, "approve" if approve else "deny", shown, None))
+        problem = _press_until_closed(backend, preset, pane.pane_id, screen, approve=approve)
+        return m.CLIAnswered(agent, attempt, None, shown, problem)
 
     engine._background(_guarded(press, agent, attempt), lambda msg: msg)
 
 
+def _press_until_closed(
+    backend: Backend, preset: CLIPreset, pane_id: str, screen: str, *, approve: bool
+) -> str | None:
+    """Answer the dialog on ``screen``, and again (ANSWER_TRIES in all) while it ignores the keys; what
+    went wrong, or None."""
+    shown = preset.read_screen(screen).question
+    keys = preset.approve_keys if approve else preset.deny_keys
+    for _ in range(ANSWER_TRIES):
+        backend.send_keys(pane_id, keys(screen))
+        if not _keys_lost(backend, preset, pane_id, shown, screen):
+            return None
+    return f"its dialog ignored {ANSWER_TRIES} answers: {shown}"
+
+
 async def on_answered(engine: Engine, msg: m.CLIAnswered) -> None:
-    """Keys for a dialog went (approve = always/never): log what was answered."""
+    """Keys for a dialog went (approve = always/never): log what was answered. A message without an
+    answer ends the answering (the dialog closed, or it could not be answered: ``problem``)."""
     session = engine.cli.get(msg.agent)
     if session is None or session.attempt != msg.attempt:
         return
-    session.answering = False
-    if msg.answer is not None:
+    if msg.answer is None:
+        session.answering = False
+    else:
         data: dict[str, JSON] = {
             "attempt": msg.attempt,
             "answer": msg.answer,
@@ -582,14 +603,26 @@ async def on_answered(engine: Engine, msg: m.CLIAnswered) -> None:
         await on_note(engine, m.CLINote(msg.agent, msg.attempt, "warning", msg.problem))
 
 
-def _dialog_closed(backend: Backend, preset: CLIPreset, pane_id: str, question: str | None) -> None:
-    """Wait (up to DIALOG_WAIT) until the answered dialog is off the screen."""
-    deadline = time.monotonic() + DIALOG_WAIT
-    while time.monotonic() < deadline:
-        screen = preset.read_screen(backend.capture(pane_id, 0))
+def _keys_lost(backend: Backend, preset: CLIPreset, pane_id: str, question: str | None, before: str) -> bool:
+    """Wait (up to ANSWER_WAIT) until the answered dialog is off the screen; whether it is still there as
+    the keys found it (keys it shows took them: aider echoes its answer after the question)."""
+    deadline = time.monotonic() + ANSWER_WAIT
+    while True:
+        text = backend.capture(pane_id, 0)
+        screen = preset.read_screen(text)
         if screen.state is not ScreenState.NEEDS_PERMISSION or screen.question != question:
-            return
+            return False
+        if time.monotonic() >= deadline:
+            return _dialog_lines(text, question) == _dialog_lines(before, question)
         time.sleep(POLL)
+
+
+def _dialog_lines(text: str, question: str | None) -> list[str]:
+    """The screen's lines from the dialog's first line down (above it, a CLI may animate: Claude does)."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    first = question.splitlines()[0].strip() if question else ""
+    top = max((i for i, line in enumerate(lines) if first and first in line), default=0)
+    return lines[top:]
 
 
 def _dialog_screen(backend: Backend, preset: CLIPreset, pane_id: str) -> str | None:
@@ -629,13 +662,15 @@ async def approve(engine: Engine, agent: str, yes: bool) -> str:
     pane = engine.pane_of(agent)
     if pane is None:
         raise ValueError(f"agent {agent!r} has no pane")
-    text = await engine.in_io(partial(engine.backend.capture, pane.pane_id, 0))
+    # A hook's question comes before its dialog is drawn: give the dialog a moment.
+    text = await engine.in_io(partial(_dialog_screen, engine.backend, session.preset, pane.pane_id))
+    if text is None:
+        text = await engine.in_io(partial(engine.backend.capture, pane.pane_id, 0))
     screen = session.preset.read_screen(text)
     if screen.state is not ScreenState.NEEDS_PERMISSION:
         raise ValueError(
             f"no permission dialog on {agent!r}'s screen now ({screen.state.value}); attach to see it"
         )
-    keys = session.preset.approve_keys(text) if yes else session.preset.deny_keys(text)
     answer: dict[str, JSON] = {
         "attempt": session.attempt,
         "answer": "approve" if yes else "deny",
@@ -644,7 +679,13 @@ async def approve(engine: Engine, agent: str, yes: bool) -> str:
     }
     await engine.record([(EventKind.AGENT_ANSWERED, agent, Source.USER.value, answer)])
     session.asked_at = None
-    await engine.in_io(partial(engine.backend.send_keys, pane.pane_id, keys))
+    cli, backend, attempt, dialog = session.preset, engine.backend, session.attempt, text
+
+    def press() -> m.Message:  # again while the dialog ignores the keys (they can be lost as it opens)
+        problem = _press_until_closed(backend, cli, pane.pane_id, dialog, approve=yes)
+        return m.CLIAnswered(agent, attempt, None, screen.question, problem)
+
+    engine._background(_guarded(press, agent, attempt), lambda msg: msg)
     what = "approved" if yes else "denied"
     await engine.transition(agent, S.RUNNING, Source.USER, reason=f"{what} by the user")
     return what

@@ -197,7 +197,8 @@ class CLINote:
 
 @dataclass(frozen=True)
 class CLIAnswered:
-    """Keys answering a dialog by the plan's policy went (``answer``), or could not (``problem``)."""
+    """About the keys answering a dialog: ``answer`` ("approve"/"deny") as they go, by the plan's policy;
+    then one message with ``answer`` None once the dialog closed or could not be answered (``problem``)."""
 
     agent: str
     attempt: int

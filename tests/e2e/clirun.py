@@ -29,10 +29,27 @@ def toml_table(values: Mapping[str, str]) -> str:
 def write_plan(tmp_path: Path, cli: clis.AgentCLI, llm: LLMServer, agent: str, **keys: Any) -> Path:
     """A plan of one agent of ``cli``, run offline against ``llm`` in ``tmp_path/work``; ``keys`` are
     more keys of its table (values as JSON, which TOML reads alike for strings, numbers and arrays)."""
+    return write_plan_with(tmp_path, cli, llm, agent, keys)
+
+
+def write_plan_with(
+    tmp_path: Path,
+    cli: clis.AgentCLI,
+    llm: LLMServer,
+    agent: str,
+    keys: Mapping[str, Any],
+    *,
+    run_keys: Mapping[str, Any] | None = None,
+    more_env: Mapping[str, str] | None = None,
+) -> Path:
+    """write_plan, with ``run_keys`` as more keys of ``[run]`` and ``more_env`` added to the CLI's
+    environment."""
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    env = cli.env(tmp_path / "cli-home", llm.url, work)
-    lines = ["[run]", 'name = "t"', f'workdir = "{work}"', "", f"[agents.{agent}]", f'preset = "{cli.name}"']
+    env = {**cli.env(tmp_path / "cli-home", llm.url, work), **(more_env or {})}
+    lines = ["[run]", 'name = "t"', f'workdir = "{work}"']
+    lines += [f"{key} = {json.dumps(value)}" for key, value in (run_keys or {}).items()]
+    lines += ["", f"[agents.{agent}]", f'preset = "{cli.name}"']
     lines.append(f"program = {json.dumps(str(cli.executable))}")
     lines.append(f"env = {toml_table(env)}")
     lines += [f"{key} = {json.dumps(value)}" for key, value in keys.items()]
@@ -91,3 +108,36 @@ def no_process_left(run_dir: Path) -> bool:
 def states_of(tool: Agentsup, run_id: str, agent: str) -> list[Event]:
     """The agent's state changes, in order."""
     return [e for e in tool.events(run_id) if e.kind is EventKind.AGENT_STATE and e.agent == agent]
+
+
+def events_of(tool: Agentsup, run_id: str, kind: EventKind, agent: str) -> list[Event]:
+    """The agent's events of one kind, in order."""
+    return [e for e in tool.events(run_id) if e.kind is kind and e.agent == agent]
+
+
+def processes_with(env_value: str, in_cmdline: str = "") -> list[psutil.Process]:
+    """Live processes with ``env_value`` in one of their environment values and ``in_cmdline`` in their
+    command line (e.g. a CLI's detached daemon, found by the private home the test gave it)."""
+    found = []
+    for proc in psutil.process_iter(["environ", "cmdline"]):
+        environ = proc.info["environ"] or {}
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if any(env_value in v for v in environ.values()) and in_cmdline in cmdline:
+            found.append(proc)
+    return found
+
+
+SETTLED = frozenset({"succeeded", "failed", "retrying", "rate_limited", "skipped", "stopped", "lost"})
+
+
+def wait_settled(tool: Agentsup, run_id: str, agent: str, timeout: float, llm: LLMServer) -> str:
+    """Wait until the agent has an outcome (or is parked), and return its state: a test then fails at once
+    on the wrong outcome instead of waiting out its timeout."""
+    states: list[str] = []
+
+    def settled() -> bool:
+        states.append(str(agent_state(tool, run_id, agent)["state"]))
+        return states[-1] in SETTLED
+
+    wait_for(settled, timeout, lambda: explain(tool, run_id, agent, llm))
+    return states[-1]
