@@ -33,7 +33,7 @@ from agentsup.supervisor.client import ControlClient, ControlError
 from agentsup.supervisor.events import JSON, Event
 from agentsup.supervisor.rundir import RunDir, RunDirError
 from agentsup.supervisor.runstate import AgentRecord
-from agentsup.supervisor.states import ACTIVE
+from agentsup.supervisor.states import ACTIVE, AgentState
 from agentsup.tui.feed import RunFeed, RunView
 from agentsup.tui.graph import GraphScreen
 from agentsup.tui.panel import AgentPanel, Subject
@@ -73,6 +73,8 @@ PALETTE: tuple[tuple[str, str, str], ...] = (
     ("Kill agent", "Stop the selected agent (k)", "kill"),
     ("Send a line", "Type one line into the selected agent's pane (s)", "send"),
     ("Send a prompt", "Paste several lines into the selected agent's pane (m)", "prompt"),
+    ("Approve", "Answer yes to the permission question of the selected agent CLI (y)", "approve"),
+    ("Deny", "Answer no to the permission question of the selected agent CLI (n)", "deny"),
     ("Emit an event", "Raise an external event for the run's handlers (e)", "emit"),
     ("Show output or details", "Switch the panel between output and details (i)", "toggle_details"),
     ("Show the dependency graph", "The plan's agents in layers, with their states (g)", "graph"),
@@ -99,6 +101,8 @@ class Dashboard(App[None]):
         Binding("k", "kill", "Kill"),
         Binding("s", "send", "Send"),
         Binding("m", "prompt", "Prompt"),
+        Binding("y", "approve", "Approve"),
+        Binding("n", "deny", "Deny"),
         Binding("i", "toggle_details", "Details"),
         Binding("g", "graph", "Graph"),
         Binding("l", "pager", "Log"),
@@ -466,6 +470,28 @@ class Dashboard(App[None]):
     def action_kill(self) -> None:
         if (agent := self._agent_or_warn()) is not None:
             self._command("kill", agent, lambda _: f"kill sent to {agent}")
+
+    def action_approve(self) -> None:
+        self._answer(deny=False)
+
+    def action_deny(self) -> None:
+        self._answer(deny=True)
+
+    def _answer(self, *, deny: bool) -> None:
+        """Answer the permission dialog the selected agent waits on; one that waits on none is told so."""
+        rec = self._selected_record()
+        if rec is None:
+            self.notify("no agent selected", severity="warning")
+            return
+        if rec.state is not AgentState.NEEDS_INPUT:
+            self.notify(
+                f"{rec.name} is not waiting for an answer (it is {rec.state.value}): nothing sent",
+                severity="warning",
+            )
+            return
+        agent = rec.name
+        # One key for both answers: a second press of either, before the first is done, sends nothing.
+        self._command("approve", agent, lambda reply: f"{agent}: {reply.get('done')}", deny=deny)
 
     def _send(self, agent: str, text: str | None) -> None:
         if text:

@@ -16,7 +16,8 @@ from rich.text import Text
 from agentsup.plan import AgentSpec, Plan, When
 from agentsup.supervisor.events import JSON, Event
 from agentsup.supervisor.runstate import AgentRecord
-from agentsup.tui.present import duration, event_line, runtime, size_text, state_cell
+from agentsup.supervisor.states import AgentState
+from agentsup.tui.present import duration, event_line, question_of, runtime, size_text, state_cell
 from agentsup.tui.runfiles import AgentFiles
 
 LOADING = "(reading…)"
@@ -75,6 +76,16 @@ def _compact(value: JSON) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _spec(d: AgentDetails) -> AgentSpec | None:
+    """What the plan says of the agent: its own table, or its template when it was added during the run."""
+    if d.plan is None:
+        return None
+    if d.added is not None:
+        worker = d.added.get("worker")
+        return d.plan.workers.get(worker) if isinstance(worker, str) else None
+    return d.plan.agents.get(d.rec.name)
+
+
 def _inputs(text: Text, d: AgentDetails) -> None:
     _heading(text, "inputs")
     if d.added is not None:
@@ -85,11 +96,10 @@ def _inputs(text: Text, d: AgentDetails) -> None:
         for key in ("after", "task", "event", "failure"):
             if d.added.get(key):
                 _field(text, key, _compact(d.added[key]))
-        template = None if d.plan is None or not isinstance(worker, str) else d.plan.workers.get(worker)
-        if template is not None:
+        if (template := _spec(d)) is not None:
             _spec_fields(text, template)
         return
-    spec = None if d.plan is None else d.plan.agents.get(d.rec.name)
+    spec = _spec(d)
     if spec is None:
         text.append(
             "  (the plan is not loaded)\n" if d.plan is None else "  (not in the plan)\n", style="dim"
@@ -113,10 +123,26 @@ def _record(text: Text, d: AgentDetails, now: float) -> None:
         _field(text, "exit", f"{rec.exit_code}{signal}")
     if (took := runtime(rec, now)) is not None:
         _field(text, "runtime", duration(took))
-    if rec.reason:
+    question = question_of(rec)
+    if question is not None:
+        _question(text, question, _spec(d))
+    elif rec.reason:
         _field(text, "reason", rec.reason)
+    if rec.retry_at is not None and rec.state in (AgentState.RETRYING, AgentState.RATE_LIMITED):
+        _field(text, "retry", f"in {duration(rec.retry_at - now)}")
     if rec.awaiting:
         _field(text, "awaiting", rec.awaiting)
+
+
+def _question(text: Text, question: str, spec: AgentSpec | None) -> None:
+    """Every line of it, aligned under the first, and how to answer."""
+    text.append("  question ", style="dim")
+    text.append(question.replace("\n", "\n" + " " * 11), style="bold")
+    text.append("\n")
+    if spec is None or spec.is_cli:  # its CLI's permission dialog (unknown while the plan loads)
+        _field(text, "answer", "y approves, n denies, a attaches to its pane")
+    else:
+        _field(text, "answer", "s types a line into its pane, a attaches to it")
 
 
 def _files(text: Text, files: AgentFiles | None) -> None:

@@ -123,7 +123,7 @@ class Column:
 
 # key, label, width, right; the agent and last-output columns get their width from the screen's.
 _FIXED: tuple[tuple[str, str, int, bool], ...] = (
-    ("state", "state", 13, False),  # "? needs_input"
+    ("state", "state", 14, False),  # "⏸ rate_limited"
     ("agent", "agent", 0, False),
     ("role", "role", 9, False),  # "aggregate"
     ("attempt", "try", 3, True),
@@ -247,12 +247,29 @@ def _value(key: str, rec: AgentRecord, facts: RowFacts, now: float) -> str:
     raise KeyError(key)
 
 
+def question_of(rec: AgentRecord) -> str | None:
+    """What an agent in needs_input asks (an agent CLI's permission dialog: its title, subject and
+    question, a line each); None when it is in another state or said nothing. The engine gives the
+    question as the reason of the state change."""
+    if rec.state is not S.NEEDS_INPUT:
+        return None
+    return (rec.reason or "").strip() or None
+
+
+def _question_line(question: str) -> str:
+    """The question itself, on one line: a dialog's title and subject come before it."""
+    lines = [line.strip() for line in question.splitlines() if line.strip()]
+    return lines[-1] if lines else question
+
+
 def _cell(col: Column, rec: AgentRecord, facts: RowFacts, now: float) -> Text | str:
     if col.key == "state":
         return _STATE_CELLS[rec.state]  # shared: table cells are never changed in place
     if col.key == "agent":
         return fit(facts.label, col.width)
     if col.key == "last":
+        if (question := question_of(rec)) is not None:  # what it asks matters more than what it printed
+            return Text(fit(_question_line(question), col.width), style=STATE_MARKS[S.NEEDS_INPUT][1])
         return Text(fit(facts.last, col.width), style="dim")
     value = fit(_value(col.key, rec, facts, now), col.width)
     return value.rjust(col.width) if col.right else value
@@ -418,7 +435,8 @@ def toast_for(ev: Event) -> tuple[str, SeverityLevel] | None:
     if ev.kind is EventKind.AGENT_STATE and d.get("to") in ("failed", "lost"):
         return f"{ev.agent} {d.get('to')}: {d.get('reason') or 'no reason given'}", "error"
     if ev.kind is EventKind.AGENT_STATE and d.get("to") == "needs_input":
-        return f"{ev.agent} needs input: {d.get('reason') or ''}".rstrip(": "), "warning"
+        question = d.get("question") or d.get("reason")
+        return f"{ev.agent} needs input" + ("" if not question else f": {question}"), "warning"
     if ev.kind is EventKind.ALERT and d.get("severity") == "critical":
         return f"{ev.agent or 'run'}: {d.get('line')}", "error"
     return None

@@ -243,7 +243,10 @@ class AgentTable(ScrollView, can_focus=True):
             if isinstance(cell, str):
                 segments.append(Segment(set_cell_size(cell, size)))
             else:
-                segments.extend(Strip(list(cell.render(console))).adjust_cell_length(size))
+                # Text.render leaves out the text's own style when the text has no spans.
+                own = console.get_style(cell.style) if cell.style else None
+                rendered = Segment.apply_style(cell.render(console), own)
+                segments.extend(Strip(list(rendered)).adjust_cell_length(size))
         if kind == _CURSOR:
             # The cursor's colours win over the cells' own, as in a DataTable.
             cursor = self.get_component_rich_style("agent-table--cursor")

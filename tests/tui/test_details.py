@@ -92,3 +92,42 @@ def test_what_is_not_known_yet_says_so() -> None:
     shown = lines(AgentDetails(AgentRecord("stranger"), "", plan(), None, empty, ()))
     assert "  (not in the plan)" in shown
     assert "(no context file yet)" in shown
+
+
+CLI_PLAN = """
+[agents.writer]
+preset = "claude"
+prompt = "Write hello.txt"
+
+[agents.asker]
+cmd = "read -p 'Proceed? [y/n] ' answer"
+"""
+
+QUESTION = "Create file\nhello.txt\n1 hi there\nDo you want to create hello.txt?"
+
+
+def test_an_agent_that_asks_shows_its_whole_question_and_how_to_answer_it() -> None:
+    cli_plan = parse_plan(CLI_PLAN, file="plan.toml", base_dir=Path("/plans"))
+    asking = AgentRecord("writer", S.NEEDS_INPUT, attempts=1, reason=QUESTION)
+    shown = lines(AgentDetails(asking, "step", cli_plan, None, None, ()))
+    at = shown.index("  question Create file")
+    assert shown[at + 1 : at + 5] == [
+        "           hello.txt",
+        "           1 hi there",
+        "           Do you want to create hello.txt?",
+        "  answer   y approves, n denies, a attaches to its pane",
+    ]
+    assert not any(line.startswith("  reason") for line in shown)  # the question is its reason
+    # Not an agent CLI: its question is answered by typing.
+    asker = AgentRecord("asker", S.NEEDS_INPUT, attempts=1, reason="Proceed? [y/n]")
+    shown = lines(AgentDetails(asker, "step", cli_plan, None, None, ()))
+    assert "  question Proceed? [y/n]" in shown
+    assert "  answer   s types a line into its pane, a attaches to it" in shown
+
+
+def test_a_rate_limited_agent_says_when_it_starts_again() -> None:
+    parked = AgentRecord("w", S.RATE_LIMITED, attempts=1, retry_at=1_090.0, reason="rate limited until 12:00")
+    shown = lines(AgentDetails(parked, "step", plan(), None, None, ()))
+    assert shown[0] == "w  ⏸ rate_limited  step"
+    assert "  reason   rate limited until 12:00" in shown
+    assert "  retry    in 1:30" in shown

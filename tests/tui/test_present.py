@@ -9,6 +9,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from agentsup.plan import Plan, parse_plan
+from agentsup.supervisor.events import JSON, Event, EventKind
 from agentsup.supervisor.runstate import AgentRecord
 from agentsup.supervisor.states import AgentState
 from agentsup.tui.present import (
@@ -22,10 +23,13 @@ from agentsup.tui.present import (
     matches,
     next_sort,
     pager_argv,
+    question_of,
     role_of,
     row_cells,
     size_text,
+    state_cell,
     table_columns,
+    toast_for,
 )
 from agentsup.tui.runfiles import Usage
 
@@ -139,6 +143,41 @@ def test_a_finished_agent_has_no_usage_and_a_fixed_runtime() -> None:
         "",
         "",
     )
+
+
+QUESTION = "Create file\nhello.txt\n1 hi there\nDo you want to create hello.txt?"
+
+
+def test_an_agent_that_asks_shows_its_question_instead_of_its_last_line() -> None:
+    columns = table_columns(120, longest_agent=12)
+    asking = AgentRecord("w", S.NEEDS_INPUT, attempts=1, started_at=NOW - 5, reason=QUESTION)
+    assert question_of(asking) == QUESTION
+    assert shown_row(asking, columns, RowFacts("w", last="● Write(hello.txt)"))["last"].rstrip() == (
+        "Do you want to create hello.txt?"
+    )
+    # Asked nothing it could say, or no longer asking: the last output line.
+    silent = AgentRecord("w", S.NEEDS_INPUT, attempts=1, started_at=NOW - 5)
+    assert question_of(silent) is None
+    assert shown_row(silent, columns, RowFacts("w", last="printed"))["last"].rstrip() == "printed"
+    running = AgentRecord("w", S.RUNNING, attempts=1, started_at=NOW - 5, reason="approved by the user")
+    assert question_of(running) is None
+    assert shown_row(running, columns, RowFacts("w", last="printed"))["last"].rstrip() == "printed"
+
+
+def test_every_state_fits_the_state_column() -> None:
+    (width,) = (c.width for c in table_columns(80, 10) if c.key == "state")
+    assert all(cell_len(state_cell(state).plain) <= width for state in AgentState)
+
+
+def test_the_needs_input_toast_carries_the_question() -> None:
+    def asked(**data: JSON) -> Event:
+        return Event(
+            9, NOW, EventKind.AGENT_STATE, "w", "hook", {"from": "running", "to": "needs_input", **data}
+        )
+
+    assert toast_for(asked(reason=QUESTION, question=QUESTION)) == (f"w needs input: {QUESTION}", "warning")
+    assert toast_for(asked(reason="Proceed? [y/n]")) == ("w needs input: Proceed? [y/n]", "warning")
+    assert toast_for(asked()) == ("w needs input", "warning")
 
 
 @pytest.mark.parametrize(

@@ -258,6 +258,16 @@ def test_the_details_of_a_finished_agent(run: RunDir, snap_compare: SnapCompare)
     assert snap_compare(dashboard(run), terminal_size=(110, 70), run_before=run_before)
 
 
+def test_the_details_of_an_agent_that_asks(run: RunDir, snap_compare: SnapCompare) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        await then(*("down",) * 5, output="Proceed with this estimate", opens="i")(pilot)  # cost
+        app = pilot.app
+        assert isinstance(app, Dashboard)
+        await until(pilot, lambda: "(no context file yet)" in details(app), "cost's files read")
+
+    assert snap_compare(dashboard(run), terminal_size=(100, 30), run_before=run_before)
+
+
 def test_the_graph(run: RunDir, snap_compare: SnapCompare) -> None:
     assert snap_compare(
         dashboard(run), terminal_size=(100, 30), run_before=then(opens="g", screen=GraphScreen)

@@ -81,6 +81,22 @@ def test_the_header_and_the_rows_show_their_cells_in_columns() -> None:
     drive(scenario, (40, 6))
 
 
+def test_styled_cells_keep_their_colours_under_the_rows_and_the_cursors_own() -> None:
+    async def scenario(app: TableApp, pilot: Pilot[None]) -> None:
+        t = app.table
+        t.show(COLUMNS, {"build": row("running", "build"), "test": row("waiting", "test")})
+        await pilot.pause()
+
+        def colour(y: int, text: str) -> str | None:
+            (segment,) = (s for s in t.render_line(y) if s.text.startswith(text))
+            return None if segment.style is None or segment.style.color is None else segment.style.color.name
+
+        assert colour(2, "waiting") == "green"
+        assert colour(1, "running") != "green"  # the cursor's colours win, as in a DataTable
+
+    drive(scenario, (40, 6))
+
+
 def test_a_changed_row_repaints_its_line_alone() -> None:
     async def scenario(app: TableApp, pilot: Pilot[None]) -> None:
         t = app.table
