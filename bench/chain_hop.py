@@ -1,4 +1,5 @@
-"""Per-hop latency of an N-agent chain under agentsup, against a bare tmux + inotify floor.
+"""Per-hop latency of an N-agent chain under agentsup, against a bare tmux + inotify floor (each window
+opened through one persistent control-mode client, and, for reference, through a tmux subprocess).
 
 A hop is the time from one agent's process end to the next agent's process start, both as written by the
 shell wrapper in the agent's window (``ended_at`` of agent i to ``started_at`` of agent i+1), so the two
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from common import (
     Arrivals,
     BenchError,
+    ControlClient,
     bench_env,
     floor_script,
     floor_session,
@@ -134,7 +136,11 @@ def run_agentsup(n: int, tmux: str) -> CaseResult:
 # ---- floor ------------------------------------------------------------------------------------------
 
 
-def run_floor(n: int, tmux: str) -> CaseResult:
+def run_floor(n: int, tmux: str, control: bool = False) -> CaseResult:
+    """The bare loop: open agent i's window, wait for its exit file through inotify, open the next one.
+
+    Each window is opened by a ``tmux new-window`` subprocess, or with ``control`` by one line to a
+    persistent control-mode client (``tmux -C``, pane output switched off for it)."""
     socket = f"agentsup-bench-floor-{secrets.token_hex(4)}"
     session = "floor"
     with scratch("asf-") as tmp:
@@ -143,8 +149,11 @@ def run_floor(n: int, tmux: str) -> CaseResult:
         env = bench_env(tmp)
         with watching(panes) as arrivals:
             t0 = time.monotonic()
+            client: ControlClient | None = None
             try:
                 floor_session(tmux, socket, session, env)
+                if control:
+                    client = ControlClient(tmux, socket, session, env)
                 new_window = [tmux, "-L", socket, "new-window", "-d", "-t", f"={session}:", "--"]
                 started: list[float] = []
                 ended: list[float] = []
@@ -152,15 +161,21 @@ def run_floor(n: int, tmux: str) -> CaseResult:
                 seen: list[float] = []
                 for i in range(n):
                     exit_file = panes / f"a{i}.exit"
-                    argv = [*new_window, "/bin/sh", "-c", floor_script(exit_file)]
+                    script = floor_script(exit_file)
                     begun.append(time.time())
-                    subprocess.run(argv, env=env, check=True)
+                    if client is None:
+                        subprocess.run([*new_window, "/bin/sh", "-c", script], env=env, check=True)
+                    else:
+                        # Single quotes: tmux's parser takes the script literally.
+                        client.call(f"new-window -d -t ={session}: -- /bin/sh -c '{script}'")
                     seen.append(_await(arrivals, str(exit_file)))
                     first, last = read_exit_file(exit_file)
                     started.append(first)
                     ended.append(last)
             finally:
                 wall = time.monotonic() - t0
+                if client is not None:
+                    client.close()
                 kill_server(tmux, socket, env)
     split = Split(
         detect=[seen[i] - ended[i] for i in range(n - 1)],
@@ -202,17 +217,17 @@ def _figures(pooled: Pooled) -> dict[str, object]:
 
 def _print_table(cases: Sequence[Pooled], agents: int, repeat: int) -> None:
     print(f"chain of {agents} agents, {repeat} repeat(s); hop = ended_at(i) -> started_at(i+1)\n")
-    print(f"{'case':<9} | {'hops':>4} | {'median ms':>9} | {'p90 ms':>7} | {'max ms':>7} | {'total s':>7}")
-    print("-" * 58)
+    print(f"{'case':<16} | {'hops':>4} | {'median ms':>9} | {'p90 ms':>7} | {'max ms':>7} | {'total s':>7}")
+    print("-" * 65)
     for case in cases:
         s = _summary(case.hops)
         print(
-            f"{case.name:<9} | {len(case.hops):>4} | {s['median_ms']:>9.2f} | {s['p90_ms']:>7.2f} | "
+            f"{case.name:<16} | {len(case.hops):>4} | {s['median_ms']:>9.2f} | {s['p90_ms']:>7.2f} | "
             f"{s['max_ms']:>7.2f} | {min(case.totals):>7.3f}"
         )
-    floor, sup = cases
+    floor, _, sup = cases
     ratio = statistics.median(sup.hops) / statistics.median(floor.hops)
-    print(f"ratio (median): {ratio:.2f}\N{MULTIPLICATION SIGN}\n")
+    print(f"ratio (median): {ratio:.2f}\N{MULTIPLICATION SIGN} ({sup.name} / {floor.name})\n")
     print("where a hop goes (median / p90 ms): detect = exit -> seen, schedule = seen -> spawn begins,")
     print("spawn = spawn begins -> next started_at")
     for case in cases:
@@ -220,7 +235,7 @@ def _print_table(cases: Sequence[Pooled], agents: int, repeat: int) -> None:
         for label, values in (("detect", case.detect), ("schedule", case.schedule), ("spawn", case.spawn)):
             s = _summary(values)
             parts.append(f"{label} {s['median_ms']:6.2f} / {s['p90_ms']:6.2f}")
-        print(f"  {case.name:<9} " + "  ".join(parts))
+        print(f"  {case.name:<16} " + "  ".join(parts))
     walls = ", ".join(f"{w:.2f}" for w in sup.walls)
     print(f"\nagentsup start --no-tui until its session is gone (engine start and teardown): {walls} s")
 
@@ -239,23 +254,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if tmux is None:
         print("chain_hop: tmux not found on PATH", file=sys.stderr)
         return 2
-    floor, sup = Pooled("floor"), Pooled("agentsup")
+    floor, floor_sub, sup = Pooled("floor (control)"), Pooled("floor (subproc)"), Pooled("agentsup")
     try:
         for _ in range(args.repeat):
-            floor.add(run_floor(args.agents, tmux))
+            floor.add(run_floor(args.agents, tmux, control=True))
+            floor_sub.add(run_floor(args.agents, tmux))
             sup.add(run_agentsup(args.agents, tmux))
     except (BenchError, subprocess.CalledProcessError) as exc:
         print(f"chain_hop: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    _print_table([floor, sup], args.agents, args.repeat)
+    _print_table([floor, floor_sub, sup], args.agents, args.repeat)
     if args.json:
         ratio = statistics.median(sup.hops) / statistics.median(floor.hops)
         out = {
             "agents": args.agents,
             "repeat": args.repeat,
-            "floor": _figures(floor),
+            "floor_control": _figures(floor),
+            "floor_subprocess": _figures(floor_sub),
             "agentsup": _figures(sup),
             "ratio_median": ratio,
         }

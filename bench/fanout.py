@@ -5,7 +5,7 @@ The wall time runs from just before the first tmux call (the floor) or ``agentsu
 moment the last completion is known: the last exit file seen through inotify, or the last ``agent.exit``
 event in the run's log. Both are taken with ``time.time()``, the event log's clock.
 
-    .venv/bin/python bench/fanout.py [--agents 200] [--cap 50] [--repeat 1] [--json]
+    .venv/bin/python bench/fanout.py [--agents 200] [--cap 50] [--repeat 1] [--command true] [--json]
 """
 
 from __future__ import annotations
@@ -91,9 +91,9 @@ def _peak(intervals: Sequence[tuple[float, float]]) -> int:
 # ---- agentsup ---------------------------------------------------------------------------------------
 
 
-def _plan(n: int, cap: int) -> str:
+def _plan(n: int, cap: int, command: str) -> str:
     lines = [f'[run]\nname = "fanout"\nmax_parallel = {cap}\n']
-    lines += [f'[agents.a{i}]\ncmd = "true"\n' for i in range(n)]
+    lines += [f"[agents.a{i}]\ncmd = {json.dumps(command)}\n" for i in range(n)]
     return "\n".join(lines)
 
 
@@ -104,10 +104,11 @@ def _only(events: Sequence[Event], kind: str) -> Event:
     return found[0]
 
 
-def run_agentsup(n: int, cap: int, tmux: str) -> SupResult:
+def run_agentsup(n: int, cap: int, tmux: str, command: str = "true") -> SupResult:
     socket = f"agentsup-bench-{secrets.token_hex(4)}"
     run_id = f"fanout-{secrets.token_hex(3)}"
-    run = run_plan(_plan(n, cap), run_id, socket, tmux, timeout=RUN_TIMEOUT + RUN_TIMEOUT_PER_AGENT * n)
+    plan = _plan(n, cap, command)
+    run = run_plan(plan, run_id, socket, tmux, timeout=RUN_TIMEOUT + RUN_TIMEOUT_PER_AGENT * n)
     run_started = _only(run.events, "run.started")[0]
     finished_ts, _, _, finished = _only(run.events, "run.finished")
     if finished.get("state") != "succeeded":
@@ -161,8 +162,11 @@ def _batches(commands: Sequence[list[str]]) -> list[list[list[str]]]:
 class _Floor:
     """One tmux session that opens each agent's window, in as few tmux calls as fit, when told."""
 
-    def __init__(self, tmux: str, socket: str, session: str, env: Mapping[str, str], panes: Path) -> None:
+    def __init__(
+        self, tmux: str, socket: str, session: str, env: Mapping[str, str], panes: Path, *, command: str
+    ) -> None:
         self.tmux, self.socket, self.session, self.env, self.panes = tmux, socket, session, env, panes
+        self.command = command
         self.opened_at: list[float] = []
 
     def exit_file(self, i: int) -> Path:
@@ -171,7 +175,8 @@ class _Floor:
     def open(self, count: int) -> None:
         first = len(self.opened_at)
         new_window = ["new-window", "-d", "-t", f"={self.session}:", "--", "/bin/sh", "-c"]
-        commands = [[*new_window, floor_script(self.exit_file(i))] for i in range(first, first + count)]
+        script = [floor_script(self.exit_file(i), self.command) for i in range(first, first + count)]
+        commands = [[*new_window, one] for one in script]
         for batch in _batches(commands):
             argv = [self.tmux, "-L", self.socket, *batch[0]]
             for command in batch[1:]:
@@ -180,14 +185,14 @@ class _Floor:
             subprocess.run(argv, env=dict(self.env), check=True)
 
 
-def run_floor(n: int, cap: int | None, tmux: str) -> CaseResult:
+def run_floor(n: int, cap: int | None, tmux: str, command: str = "true") -> CaseResult:
     socket = f"agentsup-bench-floor-{secrets.token_hex(4)}"
     session = "floor"
     with scratch("asf-") as tmp:
         panes = tmp / "panes"
         panes.mkdir()
         env = bench_env(tmp)
-        floor = _Floor(tmux, socket, session, env, panes)
+        floor = _Floor(tmux, socket, session, env, panes, command=command)
         index = {str(floor.exit_file(i)): i for i in range(n)}
         seen: dict[int, float] = {}
         with watching(panes) as arrivals:
@@ -250,8 +255,10 @@ def _figures(case: Pooled, agents: int) -> dict[str, object]:
     }
 
 
-def _print_table(cases: Sequence[Pooled], sups: Sequence[SupResult], agents: int, repeat: int) -> None:
-    print(f'fan-out of {agents} agents (cmd = "true"), {repeat} repeat(s), best run shown')
+def _print_table(
+    cases: Sequence[Pooled], sups: Sequence[SupResult], agents: int, repeat: int, command: str
+) -> None:
+    print(f"fan-out of {agents} agents (cmd = {command!r}), {repeat} repeat(s), best run shown")
     print("wall = just before the first tmux call / `agentsup start` -> the last completion known")
     print("       (exit file seen through inotify / agent.exit in the log)\n")
     print(f"{'case':<17} | {'agents':>6} | {'cap':>3} | {'wall s':>6} | {'per agent ms':>12}")
@@ -292,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=200, help="independent agents (default 200)")
     parser.add_argument("--cap", type=int, default=50, help="[run] max_parallel (default 50)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each case; best shown (default 1)")
+    parser.add_argument("--command", default="true", help="each agent's command (default: true)")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
     if args.agents < 1 or args.cap < 1 or args.repeat < 1:
@@ -307,16 +315,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     sups: list[SupResult] = []
     try:
         for _ in range(args.repeat):
-            floor.results.append(run_floor(n, cap, tmux))
-            open_floor.results.append(run_floor(n, None, tmux))
-            sups.append(run_agentsup(n, cap, tmux))
+            floor.results.append(run_floor(n, cap, tmux, args.command))
+            open_floor.results.append(run_floor(n, None, tmux, args.command))
+            sups.append(run_agentsup(n, cap, tmux, args.command))
             sup.results.append(sups[-1].case)
     except (BenchError, subprocess.CalledProcessError) as exc:
         print(f"fanout: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    _print_table([floor, open_floor, sup], sups, n, args.repeat)
+    _print_table([floor, open_floor, sup], sups, n, args.repeat, args.command)
     if args.json:
         out = {
             "agents": n,
