@@ -77,11 +77,16 @@ class ControlClient:
             raise ControlError(str(reply.get("error", "request refused")))
         return reply
 
-    def subscribe(self, after: int | None = None) -> tuple[dict[str, JSON], Iterator[Event | str]]:
+    def subscribe(
+        self, after: int | None = None, *, usage: bool = False
+    ) -> tuple[dict[str, JSON], Iterator[Event | str]]:
         """Snapshot, then events; the iterator ends with the outcome string (or "" if the engine vanished),
-        or raises ControlError if the engine dropped this client for not reading."""
+        or raises ControlError if the engine dropped this client for not reading. ``usage``: the client
+        shows CPU and memory, which the engine then samples every sweep (2 s) instead of every 10 s."""
         self._sock.settimeout(None)
         args: dict[str, JSON] = {} if after is None else {"after": after}
+        if usage:
+            args["usage"] = True
         reply = self.request("subscribe", **args)
         snapshot = reply.get("snapshot")
         if not isinstance(snapshot, dict):

@@ -159,7 +159,7 @@ class ControlServer:
 
     async def _subscribe(self, req: Mapping[str, JSON], writer: asyncio.StreamWriter) -> None:
         engine = self.engine
-        queue, snapshot, seq = engine.subscribe()
+        queue, snapshot, seq = engine.subscribe(usage=req.get("usage") is True)
         try:
             if not await _push(writer, {"id": req.get("id"), "ok": True, "snapshot": snapshot, "seq": seq}):
                 return

@@ -122,6 +122,8 @@ class Engine:
         self._stop_reason: dict[str, str] = {}  # agent -> "user" | "timeout" | "restart"
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._subscribers: set[asyncio.Queue[Event | None]] = set()
+        self.watchers: set[asyncio.Queue[Event | None]] = set()  # subscribers showing CPU and memory
+        self.sweeps_unsampled = monitoring.SLOW_SWEEPS  # sweeps since the last resource sample (first: now)
         self._tasks: set[asyncio.Future[Any]] = set()
         self._watch = FileWatch([(run.panes_dir, WRITES), (run.inbox_dir, COMPLETE_FILES)], self._on_file)
         self._inbox_taken: set[str] = set()  # inbox files read, not yet removed
@@ -631,17 +633,21 @@ class Engine:
             self._background(partial(reading.event_log_size, self.run), m.EventLogSize)
             if any(r.state in ACTIVE for r in self.state.agents.values()):
                 sweep.sweep_now(self)
-                monitoring.sample_now(self)
+                if monitoring.sample_due(self):
+                    monitoring.sample_now(self)
             elif self._memory_short:  # nothing runs, agents wait for memory: keep looking
                 monitoring.sample_now(self)
 
     # ---- control commands -----------------------------------------------------------------------
 
-    def subscribe(self) -> tuple[asyncio.Queue[Event | None], dict[str, JSON], int]:
-        """Register a subscriber: its queue, a snapshot and the seq the snapshot reflects, atomically."""
+    def subscribe(self, usage: bool = False) -> tuple[asyncio.Queue[Event | None], dict[str, JSON], int]:
+        """Register a subscriber: its queue, a snapshot and the seq the snapshot reflects, atomically.
+        ``usage``: it shows CPU and memory, so they are sampled every sweep while it is there."""
         q: asyncio.Queue[Event | None] = asyncio.Queue()
         if self.outcome is None:
             self._subscribers.add(q)
+            if usage:
+                self.watchers.add(q)
         else:
             q.put_nowait(None)
         return q, self.state.status_json(self.run.run_id), self.state.last_seq
@@ -652,6 +658,7 @@ class Engine:
 
     def unsubscribe(self, q: asyncio.Queue[Event | None]) -> None:
         self._subscribers.discard(q)
+        self.watchers.discard(q)
 
     async def _command(self, cmd: m.Command) -> None:
         try:

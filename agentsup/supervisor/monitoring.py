@@ -19,6 +19,32 @@ if TYPE_CHECKING:
     from agentsup.supervisor.engine import Engine
 
 
+SLOW_SWEEPS = 5  # with nobody needing fresh figures, resources are sampled every 5th sweep (10 s)
+
+
+def sample_due(engine: Engine) -> bool:
+    """Whether this sweep samples resources: every sweep while limits are watched (an agent's max_rss,
+    max_cpu or kill_over_rss, the run's min_free_memory) or a dashboard shows the figures; otherwise every
+    SLOW_SWEEPS-th, for `agentsup status`. The sample walks every process on the machine: the largest
+    part of an idle engine's work."""
+    engine.sweeps_unsampled += 1
+    plan = engine.plan
+    needed = (
+        engine.watchers
+        or plan.run.min_free_memory is not None
+        or any(
+            (spec := plan.agents[name]).max_rss is not None
+            or spec.max_cpu is not None
+            or spec.kill_over_rss is not None
+            for name in engine.active_agents()
+        )
+    )
+    if needed or engine.sweeps_unsampled >= SLOW_SWEEPS:
+        engine.sweeps_unsampled = 0
+        return True
+    return False
+
+
 def sample_now(engine: Engine) -> None:
     if engine._sampling:
         return

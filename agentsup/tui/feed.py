@@ -160,7 +160,7 @@ class RunFeed:
         try:
             if self._stop.is_set():
                 return
-            _, stream = client.subscribe(after=self._state.last_seq)
+            _, stream = client.subscribe(after=self._state.last_seq, usage=True)
             self._set_connected()
             for item in stream:
                 if isinstance(item, str):
