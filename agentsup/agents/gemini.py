@@ -3,7 +3,8 @@
 - One-shot: ``gemini --output-format json … --prompt=PROMPT``: one pretty-printed JSON object, with
   ``response`` on success and ``error`` (``code`` 429 for a rate limit) on failure.
 - Interactive: the TUI. ``GEMINI_CLI_TRUST_WORKSPACE=true`` (an untrusted folder exits 55 one-shot and asks
-  first interactively).
+  first interactively). ``CI`` and ``GITHUB_ACTIONS`` are set to ``false``: either one ``true`` makes it
+  headless, and it exits 42 for want of a prompt on stdin.
 - Hooks (``AfterAgent`` at the end of a turn, ``Notification`` "ToolPermission" for a dialog) come from a
   settings file. The only settings file that can be given per process is the system one:
   ``GEMINI_CLI_SYSTEM_DEFAULTS_PATH`` (the lowest precedence: the user's settings still apply, hook lists
@@ -50,6 +51,9 @@ from agentsup.plan import AgentSpec
 DEFAULTS_FILE = "gemini-system-defaults.json"
 HOOK_EVENTS = ("AfterAgent", "Notification")
 ENV = {"GEMINI_CLI_TRUST_WORKSPACE": "true"}
+# Its TUI turns headless (exit 42: "No input provided via stdin") when CI=true or GITHUB_ACTIONS=true, as
+# a supervisor run inside CI inherits: an interactive agent has a terminal, whatever the run's surroundings.
+NOT_CI = {"CI": "false", "GITHUB_ACTIONS": "false"}
 APPROVAL_MODES = {Approve.NEVER: "default", Approve.ASK: "default", Approve.ALWAYS: "yolo"}
 
 BUSY = re.compile(r"\(esc to cancel", re.IGNORECASE)
@@ -76,6 +80,7 @@ class GeminiPreset:
         else:
             files[DEFAULTS_FILE] = json.dumps(_settings(hooks), indent=2) + "\n"
             defaults["GEMINI_CLI_SYSTEM_DEFAULTS_PATH"] = str(hooks.config_dir / DEFAULTS_FILE)
+            defaults.update(NOT_CI)
         if options.model is not None:
             argv += ["--model", options.model]
         argv += options.extra

@@ -194,6 +194,8 @@ def test_gemini_hooks_go_in_a_system_defaults_file() -> None:
     for event in ("AfterAgent", "Notification"):
         (command,) = [h["command"] for group in settings["hooks"][event] for h in group["hooks"]]
         assert shlex.split(command) == [*HOOKS.command, event]
+    # A run inside CI inherits CI=true, which makes Gemini's TUI headless (it exits 42): not for its pane.
+    assert (launch.env["CI"], launch.env["GITHUB_ACTIONS"]) == ("false", "false")
     oneshot = _launch("gemini", Mode.ONESHOT)
     assert "GEMINI_CLI_SYSTEM_DEFAULTS_PATH" not in oneshot.env
     assert oneshot.argv[oneshot.argv.index("--output-format") + 1] == "json"
