@@ -108,7 +108,8 @@ class Engine:
         self._reading: set[str] = set()
         self._dirty: set[str] = set()
         self._pending_exit: dict[str, m.Exited] = {}  # exits waiting for their final output read
-        self._settle_by: dict[str, float] = {}  # when an exited agent's log is read as it is
+        self._settle_by: dict[str, float] = {}  # when an exited agent's log is read as it is, at the latest
+        self._settle_timer: dict[str, asyncio.TimerHandle] = {}  # reads it again after EXIT_SETTLE of quiet
         self._early_done: dict[str, str] = {}  # done-pattern lines read while the agent was starting
         self._capped: set[tuple[str, int]] = set()  # attempts whose output.log reached max_log
         self.event_log_full = False  # events.db is over max_event_log: alerts below critical are counted

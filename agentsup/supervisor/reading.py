@@ -6,6 +6,7 @@ Parts of the engine, split out by concern; they share its state.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from agentsup.plan.model import Severity
@@ -20,10 +21,13 @@ if TYPE_CHECKING:
 
 S = AgentState
 
-# How long an exit waits at most for tmux's pipe-pane to bring the agent's last bytes (and the wrapper's end
-# marker) into its log. The marker comes within milliseconds on a calm machine; a tmux server backlogged by
-# many agents printing flat out has been seen seconds behind.
+# How long an exit waits for tmux's pipe-pane to bring the agent's last bytes (and the wrapper's end marker)
+# into its log: until the log has been quiet EXIT_SETTLE seconds, and EXIT_SETTLE_MAX at most (processes the
+# agent left behind may print into its pane for ever). The marker comes within milliseconds on a calm machine;
+# a tmux server backlogged by many agents printing flat out on a loaded machine has been seen 15 s behind,
+# still writing.
 EXIT_SETTLE = 15.0
+EXIT_SETTLE_MAX = 120.0
 
 
 async def on_output(engine: Engine, msg: m.OutputRead) -> None:
@@ -77,27 +81,40 @@ async def on_output(engine: Engine, msg: m.OutputRead) -> None:
         engine._dirty.discard(agent)
         engine._read_output(agent, msg.attempt, final=False)
     elif pending is not None and not msg.final:
-        if output_settled(engine, pending):
+        if output_settled(engine, pending, grew=res.grew):
             engine._read_output(agent, msg.attempt, final=True)  # flush the unterminated last line
     elif pending is not None:
         del engine._pending_exit[agent]
         engine._settle_by.pop(agent, None)
+        if (timer := engine._settle_timer.pop(agent, None)) is not None:
+            timer.cancel()
         await outcomes.conclude_exit(engine, pending)
 
 
-def output_settled(engine: Engine, exited: m.Exited) -> bool:
+def output_settled(engine: Engine, exited: m.Exited, *, grew: bool) -> bool:
     """Whether the exited attempt's log holds all it printed: the wrapper's end marker was read, or
-    there will be none (no exit record: the wrapper was killed), or EXIT_SETTLE has passed. Until
-    then the log's next write (or the deadline) reads again."""
+    there will be none (no exit record: the wrapper was killed), or the log has been quiet EXIT_SETTLE
+    seconds (``grew``: this read found more), or EXIT_SETTLE_MAX have passed since the exit was seen.
+    Until then the log's next write (or the deadline) reads again."""
     agent = exited.agent
     tail = engine._tails.get(agent)
     if tail is None or tail.ended or exited.record is None:
         return True
     now = engine.clock()
     if agent not in engine._settle_by:
-        engine._settle_by[agent] = now + EXIT_SETTLE
-        engine.loop.call_later(EXIT_SETTLE, engine._queue.put_nowait, m.OutputGrew(agent, exited.attempt))
-    return now >= engine._settle_by[agent]
+        engine._settle_by[agent] = now + EXIT_SETTLE_MAX
+        grew = True
+    deadline = engine._settle_by[agent]
+    if now >= deadline:
+        return True
+    if grew:  # tmux is still writing: wait for EXIT_SETTLE of quiet from now
+        if (timer := engine._settle_timer.pop(agent, None)) is not None:
+            timer.cancel()
+        wait = min(EXIT_SETTLE, deadline - now)
+        post = partial(engine._queue.put_nowait, m.OutputGrew(agent, exited.attempt))
+        engine._settle_timer[agent] = engine.loop.call_later(wait, post)
+        return False
+    return agent not in engine._settle_timer or engine._settle_timer[agent].when() <= engine.loop.time()
 
 
 def event_log_size(run: RunDir) -> int:
