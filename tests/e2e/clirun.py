@@ -141,3 +141,31 @@ def wait_settled(tool: Agentsup, run_id: str, agent: str, timeout: float, llm: L
 
     wait_for(settled, timeout, lambda: explain(tool, run_id, agent, llm))
     return states[-1]
+
+
+def oneshot_verdict(
+    tool: Agentsup,
+    tmp_path: Path,
+    llm: LLMServer,
+    cli: clis.AgentCLI,
+    expected: str,
+    *,
+    prompt: str = "What is the answer?",
+    timeout: float = 90,
+    **keys: Any,
+) -> Event:
+    """Run one agent of ``cli`` one-shot against ``llm`` (its script set by the caller); check that it ends
+    ``expected`` ("succeeded" or "failed") by its preset's verdict, with the prompt delivered; return its
+    last state change (the verdict's reason is in its data)."""
+    need(cli)
+    plan = write_plan(tmp_path, cli, llm, "asker", prompt=prompt, mode="oneshot", **keys)
+    run_id = start(tool, plan)
+
+    def why() -> str:
+        return explain(tool, run_id, "asker", llm)
+
+    assert wait_settled(tool, run_id, "asker", timeout, llm) == expected, why()
+    assert any(r.asks(prompt) for r in llm.requests), why()
+    last = states_of(tool, run_id, "asker")[-1]
+    assert last.source == "verdict", why()
+    return last

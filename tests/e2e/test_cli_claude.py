@@ -21,6 +21,7 @@ from tests.e2e.clirun import (
     explain,
     need,
     no_process_left,
+    oneshot_verdict,
     start,
     states_of,
     wait_for,
@@ -70,16 +71,9 @@ def test_claude_interactive_asks_permission_and_finishes_its_turn(
 
 
 def test_claude_oneshot_succeeds_by_its_verdict(agentsup: Agentsup, tmp_path: Path, llm: LLMServer) -> None:
-    need(clis.CLAUDE)
     llm.script = Script([Text("The answer is 42.")])
-    plan = write_plan(tmp_path, clis.CLAUDE, llm, "asker", prompt="What is the answer?", mode="oneshot")
-    run_id = start(agentsup, plan)
-
-    assert wait_settled(agentsup, run_id, "asker", 60, llm) == "succeeded"
-    last = states_of(agentsup, run_id, "asker")[-1]
-    assert last.source == "verdict", explain(agentsup, run_id, "asker", llm)
-    assert "The answer is 42." in str(last.data.get("reason"))
-    assert any(r.asks("What is the answer?") for r in llm.requests)
+    verdict = oneshot_verdict(agentsup, tmp_path, llm, clis.CLAUDE, "succeeded")
+    assert "The answer is 42." in str(verdict.data.get("reason"))
 
 
 def test_claude_oneshot_writes_a_file_when_approve_is_always(

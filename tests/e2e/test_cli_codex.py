@@ -18,6 +18,7 @@ from tests.e2e.clirun import (
     explain,
     need,
     no_process_left,
+    oneshot_verdict,
     processes_with,
     start,
     states_of,
@@ -79,31 +80,12 @@ def test_codex_interactive_asks_permission_and_finishes_its_turn(
 def test_codex_oneshot_succeeds_by_its_turn_completed(
     agentsup: Agentsup, tmp_path: Path, llm: LLMServer
 ) -> None:
-    need(clis.CODEX)
     llm.script = Script([Text("The answer is 42.")])
-    plan = write_plan(tmp_path, clis.CODEX, llm, "asker", prompt="What is the answer?", mode="oneshot")
-    run_id = start(agentsup, plan)
-
-    def why() -> str:
-        return explain(agentsup, run_id, "asker", llm)
-
-    assert wait_settled(agentsup, run_id, "asker", 90, llm) == "succeeded", why()
-    assert any(r.asks("What is the answer?") for r in llm.requests), why()
-    last = states_of(agentsup, run_id, "asker")[-1]
-    assert last.source == "verdict", why()
-    assert "The answer is 42." in str(last.data.get("reason")), why()  # the judge read its agent_message
+    verdict = oneshot_verdict(agentsup, tmp_path, llm, clis.CODEX, "succeeded")
+    assert "The answer is 42." in str(verdict.data.get("reason"))  # the judge read its agent_message
 
 
 def test_codex_oneshot_fails_by_its_turn_failed(agentsup: Agentsup, tmp_path: Path, llm: LLMServer) -> None:
-    need(clis.CODEX)
     llm.script = Script([Fail(400, "Invalid request: the prompt is malformed.")])
-    plan = write_plan(tmp_path, clis.CODEX, llm, "asker", prompt="What is the answer?", mode="oneshot")
-    run_id = start(agentsup, plan)
-
-    def why() -> str:
-        return explain(agentsup, run_id, "asker", llm)
-
-    assert wait_settled(agentsup, run_id, "asker", 90, llm) == "failed", why()
-    last = states_of(agentsup, run_id, "asker")[-1]
-    assert last.source == "verdict", why()
-    assert "the prompt is malformed" in str(last.data.get("reason")), why()  # from its turn.failed
+    verdict = oneshot_verdict(agentsup, tmp_path, llm, clis.CODEX, "failed")
+    assert "the prompt is malformed" in str(verdict.data.get("reason"))  # from its turn.failed

@@ -27,6 +27,7 @@ from tests.e2e.clirun import (
     explain,
     need,
     no_process_left,
+    oneshot_verdict,
     start,
     states_of,
     wait_for,
@@ -117,31 +118,12 @@ def interactive_turn(tool: Agentsup, tmp_path: Path, llm: LLMServer, *, decided_
 
 
 def test_gemini_oneshot_succeeds_by_its_response(agentsup: Agentsup, tmp_path: Path, llm: LLMServer) -> None:
-    need(clis.GEMINI)
     llm.script = Script([Text("The answer is 42.")])
-    plan = write_plan(tmp_path, clis.GEMINI, llm, "asker", prompt="What is the answer?", mode="oneshot")
-    run_id = start(agentsup, plan)
-
-    def why() -> str:
-        return explain(agentsup, run_id, "asker", llm)
-
-    assert wait_settled(agentsup, run_id, "asker", 90, llm) == "succeeded", why()
-    assert any(r.asks("What is the answer?") for r in llm.requests), why()
-    last = states_of(agentsup, run_id, "asker")[-1]
-    assert last.source == "verdict", why()
-    assert "The answer is 42." in str(last.data.get("reason")), why()  # the judge read its response
+    verdict = oneshot_verdict(agentsup, tmp_path, llm, clis.GEMINI, "succeeded")
+    assert "The answer is 42." in str(verdict.data.get("reason"))  # the judge read its response
 
 
 def test_gemini_oneshot_fails_by_its_error(agentsup: Agentsup, tmp_path: Path, llm: LLMServer) -> None:
-    need(clis.GEMINI)
     llm.script = Script([Fail(400, "Invalid request: the prompt is malformed.")])
-    plan = write_plan(tmp_path, clis.GEMINI, llm, "asker", prompt="What is the answer?", mode="oneshot")
-    run_id = start(agentsup, plan)
-
-    def why() -> str:
-        return explain(agentsup, run_id, "asker", llm)
-
-    assert wait_settled(agentsup, run_id, "asker", 90, llm) == "failed", why()
-    last = states_of(agentsup, run_id, "asker")[-1]
-    assert last.source == "verdict", why()
-    assert "the prompt is malformed" in str(last.data.get("reason")), why()  # from its JSON error
+    verdict = oneshot_verdict(agentsup, tmp_path, llm, clis.GEMINI, "failed")
+    assert "the prompt is malformed" in str(verdict.data.get("reason"))  # from its JSON error
