@@ -160,6 +160,9 @@ def _files(text: Text, files: AgentFiles | None) -> None:
         _field(text, size_text(size), path)
     if files is not None and files.more_outputs:
         text.append(f"  … and {files.more_outputs} more\n", style="dim")
+    if files is not None and files.worktree is not None:
+        _heading(text, "worktree")
+        text.append(f"{files.worktree}\n")
 
 
 def details_text(d: AgentDetails, now: float) -> Text:

@@ -15,6 +15,7 @@ from pathlib import Path
 from agentsup.plan import Plan, parse_plan
 from agentsup.supervisor.output import strip_ansi
 from agentsup.supervisor.rundir import RunDir
+from agentsup.supervisor.worktrees import WorktreeError, branch_name, diff_stat
 from agentsup.tui.tail import screen_line
 
 LAST_LINE_BACK = 4096  # the last output line is looked for this far before a log's end
@@ -123,6 +124,7 @@ class AgentFiles:
     context: str  # its context.json, indented; or why there is none
     outputs: tuple[tuple[str, int], ...]  # files under its output directory (relative path, size)
     more_outputs: int  # files past MAX_OUTPUTS, not listed
+    worktree: str | None = None  # worktree = true: its branch and diff stat (or why there is none yet)
 
 
 def read_agent_files(run: RunDir, agent: str) -> AgentFiles:
@@ -156,4 +158,17 @@ def read_agent_files(run: RunDir, agent: str) -> AgentFiles:
             except OSError:  # removed while we walked
                 continue
             files.append((str(path.relative_to(out_dir)), size))
-    return AgentFiles(context, tuple(files), more)
+    return AgentFiles(context, tuple(files), more, _worktree(run, agent))
+
+
+def _worktree(run: RunDir, agent: str) -> str | None:
+    """The agent's branch and what it changed there, as `agentsup diff` shows it; None without one."""
+    path = run.worktree(agent)
+    if not path.is_dir():
+        return None
+    branch = branch_name(run.run_id, agent)
+    try:
+        stat = diff_stat(path)
+    except WorktreeError as exc:
+        return f"{branch}: {exc}"
+    return f"{branch}\n{stat}" if stat else f"{branch}: no changes"

@@ -131,3 +131,14 @@ def test_a_rate_limited_agent_says_when_it_starts_again() -> None:
     assert shown[0] == "w  ⏸ rate_limited  step"
     assert "  reason   rate limited until 12:00" in shown
     assert "  retry    in 1:30" in shown
+
+
+def test_a_worktree_agent_shows_its_branch_and_diff_stat_after_its_outputs() -> None:
+    stat = "agentsup/r1/review\n a.txt | 1 +\n 1 file changed, 1 insertion(+)"
+    files = AgentFiles("{}", (), 0, worktree=stat)
+    shown = lines(AgentDetails(AgentRecord("review"), "step", plan(), None, files, ()))
+    at = shown.index("worktree")
+    assert shown[at + 1 : at + 4] == stat.splitlines()
+    assert shown.index("outputs") < at
+    plain = AgentFiles("{}", (), 0)
+    assert "worktree" not in lines(AgentDetails(AgentRecord("review"), "step", plan(), None, plain, ()))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from agentsup.supervisor.rundir import RunDir
+from agentsup.supervisor.worktrees import agent_worktree
 from agentsup.tui.runfiles import MAX_OUTPUTS, TableSampler, Usage, last_line, read_agent_files, read_usage
 
 
@@ -90,3 +94,33 @@ def test_an_agents_files_are_its_context_and_its_outputs(tmp_path: Path) -> None
     files = read_agent_files(run, "w/1")
     assert len(files.outputs) == MAX_OUTPUTS
     assert files.more_outputs == 7
+
+
+def test_a_worktree_agents_files_show_its_branch_and_diff_stat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[user]\n\tname = T\n\temail = t@example.invalid\n")
+    for key, value in (
+        ("HOME", str(home)),
+        ("GIT_CONFIG_GLOBAL", str(home / ".gitconfig")),
+        ("GIT_CONFIG_NOSYSTEM", "1"),
+        ("GIT_CEILING_DIRECTORIES", str(tmp_path)),
+    ):
+        monkeypatch.setenv(key, value)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (("init", "-q"), ("commit", "-q", "--allow-empty", "-m", "init")):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    run = RunDir(tmp_path / "run")
+    assert read_agent_files(run, "coder").worktree is None  # no worktree: nothing to show
+    tree = agent_worktree(repo, run.path, "coder")
+    assert read_agent_files(run, "coder").worktree == "agentsup/run/coder: no changes"
+    (tree / "new.txt").write_text("one\ntwo\n")
+    shown = read_agent_files(run, "coder").worktree
+    assert shown is not None
+    branch, stat = shown.split("\n", 1)
+    assert branch == "agentsup/run/coder"
+    assert "new.txt" in stat
+    assert "1 file changed, 2 insertions(+)" in stat
