@@ -35,6 +35,7 @@ async def on_output(engine: Engine, msg: m.OutputRead) -> None:
     agent = msg.agent
     engine._reading.discard(agent)
     res = msg.result
+    logged = [a for a in res.alerts if a.severity is Severity.CRITICAL or not engine.event_log_full]
     specs: list[EventSpec] = [
         (
             EventKind.ALERT,
@@ -48,23 +49,26 @@ async def on_output(engine: Engine, msg: m.OutputRead) -> None:
                 "offset": a.end,
             },
         )
-        for a in res.alerts
-        if a.severity is Severity.CRITICAL or not engine.event_log_full
+        for a in logged
     ]
     engine.alerts_unlogged += len(res.alerts) - len(specs)
-    if res.capped and (agent, msg.attempt) not in engine._capped:
+    cap = engine.plan.run.max_log
+    if res.capped and cap is not None and (agent, msg.attempt) not in engine._capped:
         engine._capped.add((agent, msg.attempt))
         line = (
-            f"output.log reached max_log ({engine.plan.run.max_log} bytes): later output is read for "
-            "alerts and the done pattern, then dropped"
+            f"output.log reached max_log ({cap} bytes): later output is read for alerts and the done "
+            "pattern, then dropped"
         )
-        specs.append(
+        # In log order: after the alerts of lines below the cap, before those of lines past it.
+        below = sum(1 for a in logged if a.end <= cap)
+        specs.insert(
+            below,
             (
                 EventKind.ALERT,
                 agent,
                 Source.ENGINE.value,
                 {"attempt": msg.attempt, "severity": "warning", "rule": "max_log", "line": line},
-            )
+            ),
         )
     if res.grew:
         await idle.heard(engine, agent, msg.attempt)
