@@ -144,12 +144,6 @@ def new_session(engine: Engine, agent: str, attempt: int) -> None:
     engine.cli[agent] = CLISession(cli_preset(spec.preset), spec, attempt, hooks_file)
 
 
-def end_session(engine: Engine, agent: str) -> None:
-    session = engine.cli.pop(agent, None)
-    if session is not None and session.task is not None:
-        session.task.cancel()
-
-
 # ---- the driver task (reads screens and presses keys; decides nothing) ------------------------------
 
 
@@ -253,9 +247,7 @@ async def _deliver(engine: Engine, agent: str, session: CLISession, pane_id: str
         return False
     for tries in (1, 2):
         signals, session.busy_seen = session.signals, False
-        await engine.in_io(
-            partial(type_steps, engine.backend, session.preset, pane_id, session.preset.submit(prompt))
-        )
+        await engine.in_io(partial(type_steps, engine.backend, pane_id, session.preset.submit(prompt)))
         if await _confirmed(engine, agent, session, pane_id, signals):
             if tries > 1:
                 log.info("%s: the prompt was taken at the second try", agent)
@@ -325,9 +317,8 @@ async def _watch(engine: Engine, agent: str, session: CLISession, pane_id: str) 
                 return
 
 
-def type_steps(backend: Backend, preset: CLIPreset, pane_id: str, steps: Sequence[KeyStep]) -> None:
+def type_steps(backend: Backend, pane_id: str, steps: Sequence[KeyStep]) -> None:
     """Carry out a preset's key steps (blocking)."""
-    del preset
     for step in steps:
         if isinstance(step, Paste):
             backend.paste(pane_id, step.text)
@@ -420,7 +411,7 @@ async def _on_signal(engine: Engine, agent: str, session: CLISession, signal: Ho
         case HookKind.WAITING:
             session.poke.set()  # only the screen tells a finished turn from a question
         case HookKind.NEEDS_INPUT:
-            await _permission(engine, agent, session, signal.text, source=Source.HOOK, text=None)
+            await _permission(engine, agent, session, signal.text, source=Source.HOOK)
         case HookKind.RATE_LIMITED:
             await park(engine, agent, signal.text, Source.HOOK)
         case HookKind.FAILED:
@@ -459,9 +450,7 @@ async def on_screen(engine: Engine, msg: m.ScreenSeen) -> None:
             return  # a hook asked and its dialog is not drawn yet: this screen was before it
         case ScreenState.NEEDS_PERMISSION:
             session.asked_at = None
-            await _permission(
-                engine, msg.agent, session, msg.screen.question, source=Source.SCREEN, text=msg.text
-            )
+            await _permission(engine, msg.agent, session, msg.screen.question, source=Source.SCREEN)
         case ScreenState.RATE_LIMITED:
             await park(engine, msg.agent, msg.screen.reset, Source.SCREEN)
         case ScreenState.BUSY:
@@ -532,7 +521,7 @@ async def on_note(engine: Engine, msg: m.CLINote) -> None:
 
 
 async def _permission(
-    engine: Engine, agent: str, session: CLISession, question: str | None, *, source: Source, text: str | None
+    engine: Engine, agent: str, session: CLISession, question: str | None, *, source: Source
 ) -> None:
     """The CLI asks permission: wait for a person, or answer by the plan's policy."""
     rec = engine.state.agents[agent]
@@ -552,7 +541,6 @@ async def _permission(
     session.answering = True
     approve = policy is Approval.ALWAYS
     preset, backend, attempt = session.preset, engine.backend, session.attempt
-    del text  # the screen is read again when the keys go: an older reading may show a closed dialog
 
     def press() -> m.Message:
         screen = _dialog_screen(backend, preset, pane.pane_id)
@@ -699,7 +687,7 @@ async def send(engine: Engine, agent: str, text: str, enter: bool) -> bool:
     if session is None or not session.interactive or pane is None:
         return False
     steps = session.preset.submit(text) if enter else (Paste(text),)
-    await engine.in_io(partial(type_steps, engine.backend, session.preset, pane.pane_id, steps))
+    await engine.in_io(partial(type_steps, engine.backend, pane.pane_id, steps))
     return True
 
 
