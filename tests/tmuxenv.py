@@ -50,6 +50,8 @@ class TmuxEnv:
     home: Path
     root: Path
     tmux_bin: str = "tmux"
+    # "control": backends from start_session send their commands through a control-mode client.
+    via: Literal["process", "control"] = "process"
 
     def backend(self) -> TmuxBackend:
         return TmuxBackend(self.socket_name)
@@ -67,6 +69,8 @@ class TmuxEnv:
         """A backend and a session whose supervisor window just sleeps."""
         backend = self.backend()
         backend.create_session(session, ["sleep", "3600"], self.root, {})
+        if self.via == "control":
+            backend.connect(session)
         return backend
 
     def launch(
@@ -98,7 +102,9 @@ class TmuxEnv:
 
 
 @contextmanager
-def isolated_tmux(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TmuxEnv]:
+def isolated_tmux(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, via: Literal["process", "control"] = "process"
+) -> Iterator[TmuxEnv]:
     """A TmuxEnv whose server is killed on exit, with ``HOME``/``SHELL`` pinned for its lifetime."""
     home = tmp_path / "home"
     root = tmp_path / "work"
@@ -109,7 +115,7 @@ def isolated_tmux(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[T
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     monkeypatch.delenv("TMUX", raising=False)
     monkeypatch.delenv("TMUX_PANE", raising=False)
-    env = TmuxEnv(socket_name=f"{SOCKET_PREFIX}{uuid.uuid4().hex}", home=home, root=root)
+    env = TmuxEnv(socket_name=f"{SOCKET_PREFIX}{uuid.uuid4().hex}", home=home, root=root, via=via)
     try:
         yield env
     finally:

@@ -92,6 +92,15 @@ class Backend(Protocol):
         pipes its output into ``launch.output_log`` from the first byte.
         """
 
+    def spawn_many(self, session: str, launches: Sequence[LaunchSpec]) -> list[Pane | BackendError]:
+        """:meth:`spawn` for several launches at once: each one's pane or error, in the order given."""
+
+    def connect(self, session: str) -> None:
+        """Keep a connection to ``session`` for the commands that follow (a speed-up; optional)."""
+
+    def close(self) -> None:
+        """Drop what :meth:`connect` kept; the backend still works afterwards."""
+
     def list_panes(self, session: str) -> list[Pane]:
         """Every agent pane of the session (not the supervisor's), in one call. [] if no session."""
 

@@ -2,10 +2,13 @@
 
 agentsup needs tmux 3.0: ``new-window -e`` (the supervisor window's environment on ``resume``) and running a
 window's argv without a shell when it has several arguments (an agent pane runs ``/bin/sh WRAPPER``) both
-came with it. Two later features are used when present and worked around when not:
+came with it. Three later features are used when present and worked around when not:
 
 - 3.2 ``new-session -e``: before it, the supervisor's environment goes through ``env(1)`` on its command
   line and ``set-environment`` on the session, which is what ``-e`` does.
+- 3.2 control-mode client flags (``refresh-client -f no-output,ignore-size``): with them the engine sends
+  its tmux commands through one persistent control-mode client (:mod:`agentsup.sessions.controlmode`);
+  before them, through one tmux process per command.
 - 3.3 ``#{pane_dead_signal}``: before it, a pane killed by a signal looks like one tmux has not reaped yet,
   which costs the backend a SIGCHLD nudge to the server and nothing else.
 
@@ -23,6 +26,7 @@ from agentsup.sessions.backend import BackendError
 MINIMUM = (3, 0)
 SESSION_ENV = (3, 2)
 DEAD_SIGNAL = (3, 3)
+CONTROL_FLAGS = (3, 2)
 INSTALL_ADVICE = "install tmux >= 3.0, e.g. `apt install tmux` / `brew install tmux`"
 WHY_MINIMUM = (
     "it passes a window its environment with `new-window -e` and runs a window's command without a shell, "
@@ -105,6 +109,7 @@ class TmuxFeatures:
     version: TmuxVersion
     session_env: bool  # new-session -e (3.2)
     dead_signal: bool  # #{pane_dead_signal} (3.3)
+    control_flags: bool  # control-mode client flags no-output and ignore-size (3.2)
 
 
 def features_of(version: TmuxVersion, binary: str) -> TmuxFeatures:
@@ -114,4 +119,9 @@ def features_of(version: TmuxVersion, binary: str) -> TmuxFeatures:
             f"{binary} is {version.describe()}; agentsup needs tmux >= {MINIMUM[0]}.{MINIMUM[1]}: "
             f"{WHY_MINIMUM}; {INSTALL_ADVICE}"
         )
-    return TmuxFeatures(version, session_env=version.has(SESSION_ENV), dead_signal=version.has(DEAD_SIGNAL))
+    return TmuxFeatures(
+        version,
+        session_env=version.has(SESSION_ENV),
+        dead_signal=version.has(DEAD_SIGNAL),
+        control_flags=version.has(CONTROL_FLAGS),
+    )

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import libtmux
 from libtmux import exc as libtmux_exc
-from libtmux.common import tmux_cmd
 
+from agentsup.sessions import controlmode
 from agentsup.sessions.backend import BackendError, LaunchSpec, Pane, TmuxNotFoundError
+from agentsup.sessions.controlmode import ControlClient, ControlClientError, Reply
 from agentsup.sessions.probe import INSTALL_ADVICE, TmuxFeatures, TmuxVersion, features_of, parse_version
 from agentsup.sessions.wrapper import render_wrapper
 
@@ -46,6 +47,7 @@ _PANE_FIELDS = (
     "#{pid}",
 )
 _PANE_FORMAT = "\t".join(_PANE_FIELDS)
+_SPAWNED = "#{window_id} #{pane_id} #{pane_pid}"
 
 _SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 _WINDOW_ID = re.compile(r"@[0-9]+\Z")
@@ -57,6 +59,9 @@ _GONE = ("can't find", "no such", "no server running", "error connecting to", "s
 
 _STOP_POLL = 0.02
 _KILL_WAIT = 1.0
+_RECONNECT_AFTER = 1.0  # seconds between attempts to bring back an ended control-mode client
+
+Commands = Sequence[Sequence[str]]
 
 
 def _tmux_arg(value: str) -> str:
@@ -117,7 +122,17 @@ def _int_or_none(value: str) -> int | None:
 
 
 def _write_script(path: Path, text: str) -> None:
-    """Write, then rename: a shell still reading an earlier script of this name keeps its own copy."""
+    """Create the script; when one of that name exists (an attempt spawned again on resume), write a new
+    file and rename it over the old one: a shell still reading the old script keeps its own copy."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+    except FileExistsError:
+        pass
+    else:  # one file system operation instead of two, on the path to every agent's start
+        with os.fdopen(fd, "w", encoding="utf-8") as script:
+            os.fchmod(script.fileno(), 0o700)
+            script.write(text)
+        return
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
     with os.fdopen(fd, "w", encoding="utf-8") as script:
@@ -130,6 +145,10 @@ class TmuxBackend:
     """The :class:`~agentsup.sessions.backend.Backend` on a local tmux server (``tmux -L socket_name``).
 
     Thread-safe: spawn may be called from several worker threads at once.
+
+    Each operation is one tmux command list: a tmux process per list, or, once :meth:`connect` was called,
+    a line to a persistent control-mode client (:mod:`agentsup.sessions.controlmode`) for the operations
+    on that session's panes, falling back to a process whenever the client cannot take the line.
     """
 
     def __init__(self, socket_name: str, tmux_bin: str | None = None) -> None:
@@ -142,35 +161,97 @@ class TmuxBackend:
         self._server = libtmux.Server(socket_name=socket_name, tmux_bin=resolved)
         self._lock = threading.Lock()
         self._next_index: dict[str, int] = {}
+        self._control_session: str | None = None
+        self._control: ControlClient | None = None
+        self._control_tried = 0.0  # monotonic time of the last attempt to start a client
+        self._control_lock = threading.Lock()
         # Refuses a tmux agentsup cannot work with (TmuxTooOldError), before anything is created.
         self.features: TmuxFeatures = features_of(self.probe_version(), resolved)
 
     # -- running tmux -------------------------------------------------------------------------------
 
-    def _tmux(self, argv: Sequence[str]) -> tmux_cmd:
+    def connect(self, session: str) -> None:
+        """Send the commands on ``session``'s panes through a control-mode client from now on.
+
+        Nothing is started here: the client is started by the first command that can use it, and started
+        again (at most once a second) after it ended. A tmux without the client flags (before 3.2) keeps
+        using a process per command.
+        """
+        _check_session_name(session)
+        with self._control_lock:
+            if session != self._control_session and self._control is not None:
+                self._control.close()
+                self._control = None
+            self._control_session = session if self.features.control_flags else None
+
+    def close(self) -> None:
+        """End the control-mode client, if any; the backend goes on with a process per command."""
+        with self._control_lock:
+            client, self._control, self._control_session = self._control, None, None
+        if client is not None:
+            client.close()
+
+    def _client(self) -> ControlClient | None:
+        """The live control-mode client, started (again) if need be; None: use a process per command."""
+        with self._control_lock:
+            session = self._control_session
+            if session is None:
+                return None
+            if self._control is not None:
+                if self._control.alive:
+                    return self._control
+                self._control = None
+            if time.monotonic() - self._control_tried < _RECONNECT_AFTER:
+                return None
+            self._control_tried = time.monotonic()
+            try:
+                self._control = ControlClient(self.tmux_bin, self.socket_name, session, os.environ)
+            except (ControlClientError, OSError):
+                return None  # the session is gone, or tmux refused: a process per command meanwhile
+            return self._control
+
+    def _tmux_many(self, lists: Sequence[Commands]) -> list[Reply]:
+        """Run several command lists in order: all in one write to the control-mode client if there is one."""
+        client = self._client()
+        if client is not None and all(controlmode.can_send(commands) for commands in lists):
+            try:
+                return client.run_many(lists)
+            except ControlClientError:
+                pass
+        return [self._tmux(commands) for commands in lists]
+
+    def _tmux(self, commands: Commands, *, control: bool = True) -> Reply:
+        """Run one command list; through the control-mode client when ``control`` and there is one."""
+        client = self._client() if control else None
+        if client is not None and controlmode.can_send(commands):
+            try:
+                return client.run(commands)
+            except ControlClientError:
+                pass  # it ended before the line was written: a process runs it instead
         try:
-            return self._server.cmd(*argv)
+            proc = self._server.cmd(*_batch(*commands))
         except libtmux_exc.TmuxCommandNotFound as exc:
             raise TmuxNotFoundError(f"{self.tmux_bin} could not be run: {INSTALL_ADVICE}") from exc
+        return Reply(proc.returncode, list(proc.stdout), list(proc.stderr))
 
-    def _run(self, argv: Sequence[str], what: str) -> list[str]:
-        proc = self._tmux(argv)
+    def _run(self, commands: Commands, what: str, *, control: bool = True) -> list[str]:
+        proc = self._tmux(commands, control=control)
         if proc.returncode != 0:
             raise BackendError(f"tmux could not {what}: {_errors(proc)}")
-        return list(proc.stdout)
+        return proc.stdout
 
-    def _run_unless_gone(self, argv: Sequence[str], what: str) -> list[str] | None:
+    def _run_unless_gone(self, commands: Commands, what: str, *, control: bool = True) -> list[str] | None:
         """Like ``_run``, but None when the target or the server does not exist."""
-        proc = self._tmux(argv)
+        proc = self._tmux(commands, control=control)
         if proc.returncode == 0:
-            return list(proc.stdout)
+            return proc.stdout
         if _is_gone(proc.stderr):
             return None
         raise BackendError(f"tmux could not {what}: {_errors(proc)}")
 
     def probe_version(self) -> TmuxVersion:
         """What the tmux binary says it is (``tmux -V``)."""
-        return TmuxVersion.parse(" ".join(self._run(["-V"], "report its version")))
+        return TmuxVersion.parse(" ".join(self._run([["-V"]], "report its version", control=False)))
 
     def tmux_version(self) -> tuple[int, int] | None:
         """The (major, minor) version of the tmux binary; None for development builds."""
@@ -193,7 +274,7 @@ class TmuxBackend:
         session_env = [] if with_flags else [["set-environment", "-t", target, k, v] for k, v in env.items()]
         # A user's destroy-unattached would kill the detached session at once.
         options = ["set-option", "-t", f"={session}:", "destroy-unattached", "off"]
-        self._run(_batch(command, *session_env, options), f"create session {session!r}")
+        self._run([command, *session_env, options], f"create session {session!r}", control=False)
         with self._lock:
             self._next_index.pop(session, None)
 
@@ -204,7 +285,7 @@ class TmuxBackend:
             return
         command = ["new-window", "-d", "-t", f"={session}:", "-n", SUPERVISOR_WINDOW]
         command += self._supervisor_args(session, argv, cwd, env, env_flags=True)
-        self._run(_batch(command), f"open the supervisor window of session {session!r}")
+        self._run([command], f"open the supervisor window of session {session!r}", control=False)
 
     @staticmethod
     def _supervisor_args(
@@ -235,18 +316,21 @@ class TmuxBackend:
 
     def has_session(self, session: str) -> bool:
         _check_session_name(session)
-        return self._tmux(["has-session", "-t", f"={session}"]).returncode == 0
+        return self._tmux([["has-session", "-t", f"={session}"]], control=False).returncode == 0
 
     def has_supervisor(self, session: str) -> bool:
         """Whether the session has a ``supervisor`` window (it closes when the engine exits)."""
         _check_session_name(session)
-        proc = self._tmux(["list-windows", "-t", f"={session}", "-F", "#{window_name}"])
+        proc = self._tmux([["list-windows", "-t", f"={session}", "-F", "#{window_name}"]], control=False)
         return proc.returncode == 0 and SUPERVISOR_WINDOW in proc.stdout
 
     def kill_session(self, session: str) -> None:
         """Kill the session and every pane in it; no error when it (or the server) is already gone."""
         _check_session_name(session)
-        self._run_unless_gone(["kill-session", "-t", f"={session}"], f"kill session {session!r}")
+        # Not through the control-mode client: it is attached to the session and ends with it.
+        self._run_unless_gone(
+            [["kill-session", "-t", f"={session}"]], f"kill session {session!r}", control=False
+        )
         with self._lock:
             self._next_index.pop(session, None)
 
@@ -254,7 +338,7 @@ class TmuxBackend:
 
     def _window_indexes(self, session: str) -> list[int]:
         lines = self._run(
-            ["list-windows", "-t", f"={session}", "-F", "#{window_index}"], f"list windows of {session!r}"
+            [["list-windows", "-t", f"={session}", "-F", "#{window_index}"]], f"list windows of {session!r}"
         )
         return [int(line) for line in lines if line.isdigit()]
 
@@ -268,60 +352,60 @@ class TmuxBackend:
             self._next_index[session] = index + 1
             return index
 
-    def _spawn_argv(self, session: str, index: int, launch: LaunchSpec, script: Path, log: Path) -> list[str]:
+    def _spawn_commands(self, session: str, index: int, launch: LaunchSpec) -> list[list[str]]:
         # Without an explicit target, commands after `new-window -d` act on the session's current window.
         target = f"={session}:{index}"
-        pipe = f"cat >> {shlex.quote(str(log))}"
+        # exec: the pipe is one process (cat), not a shell waiting on it.
+        pipe = f"exec cat >> {shlex.quote(str(Path(launch.output_log).absolute()))}"
         name = _format_literal(launch.agent)
-        return _batch(
-            ["new-window", "-d", "-t", target, "-n", name, "--", "/bin/sh", str(script)],
+        script = str(Path(launch.script).absolute())
+        return [
+            ["new-window", "-d", "-P", "-F", _SPAWNED, "-t", target, "-n", name, "--", "/bin/sh", script],
             ["set-option", "-w", "-t", target, "remain-on-exit", "on"],
             ["set-option", "-w", "-t", target, TAG_RUN, launch.run],
             ["set-option", "-w", "-t", target, TAG_AGENT, launch.agent],
             ["set-option", "-w", "-t", target, TAG_ATTEMPT, str(launch.attempt)],
             ["pipe-pane", "-t", target, _format_literal(pipe)],
-            ["display-message", "-p", "-t", target, "#{window_id} #{pane_id} #{pane_pid}"],
-        )
+        ]
 
     def spawn(self, session: str, launch: LaunchSpec) -> Pane:
-        """Write the wrapper and open a tagged window running it, in one tmux invocation.
+        """Write the wrapper and open a tagged window running it, in one tmux command list.
 
         No first byte is lost: tmux runs a whole command list before its event loop reads any pane, so
         ``pipe-pane`` is attached before the new pane's output is read, however fast the agent writes.
         """
+        result = self.spawn_many(session, [launch])[0]
+        if isinstance(result, BackendError):
+            raise result
+        return result
+
+    def spawn_many(self, session: str, launches: Sequence[LaunchSpec]) -> list[Pane | BackendError]:
+        """:meth:`spawn` for several launches at once (one write to the control-mode client); each
+        launch's pane, or the error that kept it from starting, in the order given."""
         _check_session_name(session)
-        _check_tag("run", launch.run)
-        _check_tag("agent", launch.agent)
-        script = Path(launch.script).absolute()
-        log = Path(launch.output_log).absolute()
-        _check_no_nul("script path", str(script))
-        _check_no_nul("output log path", str(log))
-        text = render_wrapper(launch)
-        for path in (script, Path(launch.exit_file).absolute(), log):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        _write_script(script, text)
-        # Exists from spawn on, so watchers need not wait for the pipe's shell to open it.
-        log.touch()
-        what = f"open a window for agent {launch.agent!r} in session {session!r}"
-        index = self._allocate_index(session, refresh=False)
-        proc = self._tmux(self._spawn_argv(session, index, launch, script, log))
-        if proc.returncode != 0 and any("in use" in line for line in proc.stderr):
-            # Someone else (a user, another backend) took the index: re-read the session once.
-            index = self._allocate_index(session, refresh=True)
-            proc = self._tmux(self._spawn_argv(session, index, launch, script, log))
-        if proc.returncode != 0 or not proc.stdout:
-            raise BackendError(f"tmux could not {what}: {_errors(proc)}")
-        window_id, pane_id, pid = proc.stdout[-1].split(" ")
-        return Pane(
-            window_id=window_id,
-            pane_id=pane_id,
-            pid=int(pid),
-            dead=False,
-            dead_status=None,
-            run=launch.run,
-            agent=launch.agent,
-            attempt=launch.attempt,
-        )
+        results: list[Pane | BackendError] = []
+        ready: list[tuple[int, LaunchSpec]] = []
+        for launch in launches:
+            try:
+                _write_launch(launch)
+            except BackendError as exc:
+                results.append(exc)
+                continue
+            except OSError as exc:
+                results.append(BackendError(f"could not write the wrapper of agent {launch.agent!r}: {exc}"))
+                continue
+            ready.append((len(results), launch))
+            results.append(BackendError("not started"))  # replaced below
+        indexes = [self._allocate_index(session, refresh=False) for _ in ready]
+        lists = [self._spawn_commands(session, i, ls) for i, (_, ls) in zip(indexes, ready, strict=True)]
+        for (slot, launch), first in zip(ready, self._tmux_many(lists), strict=True):
+            reply = first
+            if reply.returncode != 0 and any("in use" in line for line in reply.stderr):
+                # Someone else (a user, another backend) took the index: re-read the session once.
+                index = self._allocate_index(session, refresh=True)
+                reply = self._tmux(self._spawn_commands(session, index, launch))
+            results[slot] = _spawned(session, launch, reply)
+        return results
 
     def list_panes(self, session: str) -> list[Pane]:
         """Every tagged agent pane of the session, alive or dead, in one call; [] without a session."""
@@ -336,7 +420,7 @@ class TmuxBackend:
 
     def _pane_rows(self, session: str) -> list[_PaneRow]:
         lines = self._run_unless_gone(
-            ["list-panes", "-s", "-t", f"={session}", "-F", _PANE_FORMAT], f"list panes of {session!r}"
+            [["list-panes", "-s", "-t", f"={session}", "-F", _PANE_FORMAT]], f"list panes of {session!r}"
         )
         return [_PaneRow.parse(line) for line in lines or []]
 
@@ -344,7 +428,7 @@ class TmuxBackend:
         """The visible screen plus up to ``lines`` of history, wrapped lines joined."""
         _check_id("pane", pane_id, _PANE_ID)
         out = self._run(
-            ["capture-pane", "-p", "-J", "-t", pane_id, "-S", f"-{max(lines, 0)}"], f"capture {pane_id}"
+            [["capture-pane", "-p", "-J", "-t", pane_id, "-S", f"-{max(lines, 0)}"]], f"capture {pane_id}"
         )
         return "\n".join(out)
 
@@ -355,9 +439,9 @@ class TmuxBackend:
         if "\n" in text or "\r" in text:
             self._paste(pane_id, text)
         elif text:
-            self._run(_batch(["send-keys", "-l", "-t", pane_id, "--", text]), f"type into {pane_id}")
+            self._run([["send-keys", "-l", "-t", pane_id, "--", text]], f"type into {pane_id}")
         if enter:
-            self._run(["send-keys", "-t", pane_id, "Enter"], f"press Enter in {pane_id}")
+            self._run([["send-keys", "-t", pane_id, "Enter"]], f"press Enter in {pane_id}")
 
     def paste(self, pane_id: str, text: str) -> None:
         _check_id("pane", pane_id, _PANE_ID)
@@ -371,9 +455,7 @@ class TmuxBackend:
             if not _KEY_NAME.fullmatch(key):
                 raise BackendError(f"not a key name tmux knows: {key!r}")
         if keys:
-            self._run(
-                _batch(*(["send-keys", "-t", pane_id, key] for key in keys)), f"press keys in {pane_id}"
-            )
+            self._run([["send-keys", "-t", pane_id, key] for key in keys], f"press keys in {pane_id}")
 
     def _paste(self, pane_id: str, text: str) -> None:
         buffer = f"agentsup-{uuid.uuid4().hex}"
@@ -383,10 +465,10 @@ class TmuxBackend:
                 tmp.write(text)
             # -p: bracketed paste when the application asked for it; -d: drop the buffer afterwards.
             self._run(
-                _batch(
+                [
                     ["load-buffer", "-b", buffer, _format_literal(name)],
                     ["paste-buffer", "-p", "-d", "-b", buffer, "-t", pane_id],
-                ),
+                ],
                 f"paste into {pane_id}",
             )
         finally:
@@ -421,13 +503,13 @@ class TmuxBackend:
         _wait_all_gone(groups, others, _KILL_WAIT, server_pid)
 
     def _server_pid(self) -> int | None:
-        lines = self._run_unless_gone(["display-message", "-p", "#{pid}"], "report its pid")
+        lines = self._run_unless_gone([["display-message", "-p", "#{pid}"]], "report its pid")
         return int(lines[0]) if lines and lines[0].isdigit() else None
 
     def kill_window(self, window_id: str) -> None:
         """Close an agent window; no error when it is already gone."""
         _check_id("window", window_id, _WINDOW_ID)
-        self._run_unless_gone(["kill-window", "-t", window_id], f"kill window {window_id}")
+        self._run_unless_gone([["kill-window", "-t", window_id]], f"kill window {window_id}")
 
     def attach_command(self, session: str, window_id: str | None, inside_tmux: str | None) -> list[str]:
         """The argv that puts the user's terminal on ``window_id`` (or the session).
@@ -507,7 +589,42 @@ def _wait_all_gone(
     return True
 
 
-def _errors(proc: tmux_cmd) -> str:
+def _write_launch(launch: LaunchSpec) -> None:
+    """Check the launch's tags and paths, write its wrapper, create its output log."""
+    _check_tag("run", launch.run)
+    _check_tag("agent", launch.agent)
+    script = Path(launch.script).absolute()
+    log = Path(launch.output_log).absolute()
+    _check_no_nul("script path", str(script))
+    _check_no_nul("output log path", str(log))
+    text = render_wrapper(launch)
+    for path in (script, Path(launch.exit_file).absolute(), log):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    _write_script(script, text)
+    # Exists from spawn on, so watchers need not wait for the pipe's shell to open it.
+    log.touch()
+
+
+def _spawned(session: str, launch: LaunchSpec, reply: Reply) -> Pane | BackendError:
+    """The pane a spawn's reply names (new-window's ``-P`` line), or why there is none."""
+    fields = reply.stdout[0].split(" ") if reply.returncode == 0 and reply.stdout else []
+    if len(fields) != 3 or not fields[2].isdigit():
+        what = f"open a window for agent {launch.agent!r} in session {session!r}"
+        return BackendError(f"tmux could not {what}: {_errors(reply)}")
+    window_id, pane_id, pid = fields
+    return Pane(
+        window_id=window_id,
+        pane_id=pane_id,
+        pid=int(pid),
+        dead=False,
+        dead_status=None,
+        run=launch.run,
+        agent=launch.agent,
+        attempt=launch.attempt,
+    )
+
+
+def _errors(proc: Reply) -> str:
     return "; ".join(proc.stderr) or f"exit status {proc.returncode}"
 
 

@@ -60,11 +60,15 @@ exit "$agentsup_code"
 
 
 # noclobber makes `>` an exclusive create: of two wrappers of one attempt, only the first runs the agent.
+# `true`, not `:`: a failed redirection of a special builtin would end the shell, and a subshell to contain it
+# would cost a fork on the way to every agent's start.
 _GUARD = """\
-if ! (set -C; : > {marker}) 2>/dev/null; then
+set -C
+if ! true 2>/dev/null > {marker}; then
     printf 'agentsup: this attempt was started already; not running it twice\\n' >&2
     exit 0
 fi
+set +C
 """
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,6 +162,19 @@ def render_spec(spec: AgentSpec, scope: Mapping[str, JSON]) -> AgentSpec:
     )
 
 
+def make_agent_dirs(run: RunDir, agents: Iterable[str], attempt: int = 1) -> None:
+    """Create the agents' directories (its own, ``out/``, ``in/``, the attempt's) ahead of their start.
+
+    ``prepare_agent`` creates them too; done earlier, off the path from an upstream's exit to the next
+    start, it leaves that path one cheap existence check per directory (a new directory costs 0.2 to 0.6 ms
+    on some file systems, five of them per agent). Blocking: call it off the event loop.
+    """
+    for agent in agents:
+        run.attempt_dir(agent, attempt).mkdir(parents=True, exist_ok=True)
+        run.out_dir(agent).mkdir(exist_ok=True)
+        run.in_dir(agent).mkdir(exist_ok=True)
+
+
 def prepare_agent(
     run: RunDir,
     spec: AgentSpec,
@@ -205,6 +218,7 @@ __all__ = [
     "TemplateError",
     "UpstreamFacts",
     "agent_environment",
+    "make_agent_dirs",
     "named_agents",
     "output_tail",
     "prepare_agent",

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -37,7 +37,13 @@ from agentsup.supervisor import (
     sweep,
 )
 from agentsup.supervisor import messages as m
-from agentsup.supervisor.agentfiles import UpstreamFacts, agent_environment, named_agents, prepare_agent
+from agentsup.supervisor.agentfiles import (
+    UpstreamFacts,
+    agent_environment,
+    make_agent_dirs,
+    named_agents,
+    prepare_agent,
+)
 from agentsup.supervisor.commands import CommandError, execute, external_event
 from agentsup.supervisor.dynamic import (
     scope_from_added,
@@ -56,6 +62,8 @@ from agentsup.supervisor.worktrees import WorktreeError, agent_worktree
 
 log = logging.getLogger("agentsup.engine")
 T = TypeVar("T")
+# Launches per write to tmux: one write opens them all, and the first ones are not held back long by the rest.
+SPAWN_BATCH = 16
 S = AgentState
 # The kinds whose effect lives beside the fold (see Engine._learn), read again by a resumed engine.
 _LEARNED = frozenset(
@@ -100,6 +108,9 @@ class Engine:
         self._queue: asyncio.Queue[m.Message] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._io = ThreadPoolExecutor(self.options.io_threads, thread_name_prefix="agentsup-io")
+        # Reads of agents' files (output, exit, done) have their own lane: an exit is not read behind a
+        # burst of spawns, or of stops waiting out their grace period, on the I/O pool.
+        self._reads = ThreadPoolExecutor(2, thread_name_prefix="agentsup-read")
         self._db = ThreadPoolExecutor(1, thread_name_prefix="agentsup-db")
         self._paths: dict[
             str, tuple[str, int, str]
@@ -140,6 +151,7 @@ class Engine:
         self._memory_short = False
         self.last_output: dict[str, float] = {}  # agents with idle_after: when they last printed
         self.cli: dict[str, clidriver.CLISession] = {}  # agent CLIs' current attempts
+        self._last_decision: tuple[tuple[int, bool, int | None], Decision] | None = None
         for ev in store.read(kinds=[*_LEARNED]):
             self._learn(ev)
 
@@ -188,9 +200,12 @@ class Engine:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._queue.put_nowait, msg)
 
-    def _background(self, fn: Callable[[], T], then: Callable[[T], m.Message] | None = None) -> None:
-        """Run blocking ``fn`` on the I/O pool; post ``then(result)`` when it returns."""
-        fut = self.loop.run_in_executor(self._io, fn)
+    def _background(
+        self, fn: Callable[[], T], then: Callable[[T], m.Message] | None = None, *, read: bool = False
+    ) -> None:
+        """Run blocking ``fn`` on the I/O pool (``read``: on the lane for reading agents' files); post
+        ``then(result)`` when it returns."""
+        fut = self.loop.run_in_executor(self._reads if read else self._io, fn)
 
         def done(f: asyncio.Future[T]) -> None:
             self._tasks.discard(f)
@@ -239,6 +254,7 @@ class Engine:
 
     async def run_until_done(self, on_ready: Callable[[], None] | None = None) -> RunOutcome:
         self._loop = asyncio.get_running_loop()
+        self.backend.connect(self.meta.session)  # starts nothing yet: the first tmux command does
         if self.state.finished is not None:  # resumed after the end: nothing to do, nothing to log
             self.outcome = self.state.finished
             return self.outcome
@@ -259,6 +275,7 @@ class Engine:
                 ]
             )
         self._watch.start()
+        self._background(partial(make_agent_dirs, self.run, self.not_started()))
         if resuming:
             await resume.take_over(self)
         # Admission applies to the very first agents too.
@@ -285,7 +302,7 @@ class Engine:
             await reactions.offer_to_handlers(self)
             cap, until = self._cap()
             held = self.paused or self._memory_short
-            decision = schedule(self.plan, self.state, self.clock(), paused=held, cap=cap)
+            decision = self._decide(held, cap)
             if await self._apply(decision):
                 continue  # actions changed state: decide again before waiting
             if decision.outcome is not None and not self._pending_exit and not self._unhandled:
@@ -300,6 +317,21 @@ class Engine:
             await self._handle(msg)
             while not self._queue.empty():  # drain a burst before scheduling again
                 await self._handle(self._queue.get_nowait())
+
+    def _decide(self, held: bool, cap: int | None) -> Decision:
+        """``schedule()``; or its last answer, when that started nothing and nothing it reads has changed
+        since: no event folded (the plan's dynamic agents come with events too), the same hold and cap,
+        and its wake time not reached. Most messages (output read, a tick, a screen seen) change nothing,
+        and the scheduler reads every agent."""
+        now = self.clock()
+        key = (self.state.last_seq, held, cap)
+        if (last := self._last_decision) is not None and last[0] == key:
+            wake = last[1].wake_at
+            if wake is None or now < wake:
+                return last[1]
+        decision = schedule(self.plan, self.state, now, paused=held, cap=cap)
+        self._last_decision = None if decision.actions else (key, decision)
+        return decision
 
     async def _apply(self, decision: Decision) -> bool:
         specs: list[EventSpec] = []
@@ -316,8 +348,8 @@ class Engine:
                 starts.append(action)
         if specs:
             await self.record(specs)
-        for start in starts:
-            await self._start(start.agent, start.attempt)
+        if starts:
+            await self._start_all(starts)
         return bool(specs or starts)
 
     async def _finish(self, outcome: RunOutcome) -> None:
@@ -344,17 +376,18 @@ class Engine:
 
     # ---- starting agents ------------------------------------------------------------------------
 
-    async def _start(self, agent: str, attempt: int) -> None:
-        self._stop_reason.pop(agent, None)  # a reason given to an earlier attempt
-        await self.transition(
-            agent,
-            S.STARTING,
-            Source.SCHEDULER,
-            before=[(EventKind.AGENT_SPAWN, agent, Source.SCHEDULER.value, {"attempt": attempt})],
-            attempt=attempt,
-        )
-        self.watch_attempt(agent, attempt)
-        self.spawn(agent, attempt)
+    async def _start_all(self, starts: Sequence[Start]) -> None:
+        """Log the starts' intents in one transaction, then open their panes."""
+        specs: list[EventSpec] = []
+        for start in starts:
+            agent, attempt = start.agent, start.attempt
+            self._stop_reason.pop(agent, None)  # a reason given to an earlier attempt
+            specs.append((EventKind.AGENT_SPAWN, agent, Source.SCHEDULER.value, {"attempt": attempt}))
+            specs.append(self._state_event(agent, S.STARTING, Source.SCHEDULER, attempt=attempt))
+        await self.record(specs)
+        for start in starts:
+            self.watch_attempt(start.agent, start.attempt)
+        self.spawn_all([(start.agent, start.attempt) for start in starts])
 
     def watch_attempt(self, agent: str, attempt: int, offset: int = 0) -> None:
         """Map the attempt's exit, done and output files to it; read its output from ``offset`` on."""
@@ -372,6 +405,38 @@ class Engine:
 
     def spawn(self, agent: str, attempt: int) -> None:
         """Open the attempt's pane on the I/O pool; its intent is already logged."""
+        self.spawn_all([(agent, attempt)])
+
+    def spawn_all(self, attempts: Sequence[tuple[str, int]]) -> None:
+        """Open the attempts' panes on the I/O pool, SPAWN_BATCH at a time (one write to tmux each), each
+        one's Spawned posted as soon as its batch is open; their intents are already logged."""
+        launches = [self._launcher(agent, attempt) for agent, attempt in attempts]
+        session = self.meta.session
+
+        def spawn() -> m.Message:
+            for first in range(0, len(launches), SPAWN_BATCH):
+                ready: list[LaunchSpec] = []
+                for launch in launches[first : first + SPAWN_BATCH]:
+                    prepared = launch()
+                    if isinstance(prepared, LaunchSpec):
+                        ready.append(prepared)
+                    else:
+                        self.post(prepared)
+                try:
+                    opened = self.backend.spawn_many(session, ready)
+                except (BackendError, OSError) as exc:
+                    opened = [BackendError(str(exc)) for _ in ready]
+                for ls, pane in zip(ready, opened, strict=True):
+                    if isinstance(pane, BackendError):
+                        self.post(m.SpawnFailed(ls.agent, ls.attempt, str(pane)))
+                    else:
+                        self.post(m.Spawned(ls.agent, ls.attempt, pane))
+            return m.Tick()
+
+        self._background(spawn, lambda msg: msg)
+
+    def _launcher(self, agent: str, attempt: int) -> Callable[[], LaunchSpec | m.SpawnFailed]:
+        """What the attempt's pane runs, prepared on the I/O pool from what is read here, on the loop."""
         spec = self.plan.agents[agent]
         run = self.run
         env = agent_environment(run, agent, attempt)
@@ -382,10 +447,10 @@ class Engine:
             "inputs": dict(self.plan.inputs),
             **self.scopes.get(agent, {}),
         }
-        session = self.meta.session
         workdir = self.plan.run.workdir
+        repo = self.plan.run.repo
 
-        def spawn() -> m.Message:
+        def prepare() -> LaunchSpec | m.SpawnFailed:
             try:
                 rendered = prepare_agent(run, spec, attempt, upstreams, extra)
                 if rendered.prompt is not None:
@@ -396,8 +461,8 @@ class Engine:
                     launch = preset_for(rendered).launch(rendered, env)
                 cwd = spec.cwd or workdir
                 if spec.worktree:  # the same worktree for every attempt: a retry goes on from there
-                    cwd = agent_worktree(self.plan.run.repo or workdir, run.path, agent)
-                ls = LaunchSpec(
+                    cwd = agent_worktree(repo or workdir, run.path, agent)
+                return LaunchSpec(
                     run=run.run_id,
                     agent=agent,
                     attempt=attempt,
@@ -409,7 +474,6 @@ class Engine:
                     output_log=run.output_log(agent, attempt),
                     started_marker=run.started_marker(agent, attempt),
                 )
-                return m.Spawned(agent, attempt, self.backend.spawn(session, ls))
             except TemplateError as exc:
                 return m.SpawnFailed(agent, attempt, f"template: {exc}")
             except (PresetError, ValueError) as exc:
@@ -419,7 +483,7 @@ class Engine:
             except (BackendError, OSError) as exc:
                 return m.SpawnFailed(agent, attempt, str(exc))
 
-        self._background(spawn, lambda msg: msg)
+        return prepare
 
     def _upstream_facts(self, name: str) -> UpstreamFacts:
         rec = self.state.agents[name]
@@ -543,7 +607,7 @@ class Engine:
                 self._queue.put_nowait(msg)
             return m.Tick()
 
-        self._background(look, post_all)
+        self._background(look, post_all, read=True)
 
     def _take_inbox(self, path: Path) -> None:
         """Read a dropped event file once, however many inotify events announce it."""
@@ -585,7 +649,10 @@ class Engine:
             self._dirty.add(agent)
             return
         self._reading.add(agent)
-        self._background(partial(tail.read, final), lambda res: m.OutputRead(agent, attempt, res, final))
+        exiting = not final and agent in self._pending_exit
+        self._background(
+            partial(reading.read_tail, tail, agent, attempt, final, exiting), lambda msg: msg, read=True
+        )
 
     async def _on_output(self, msg: m.OutputRead) -> None:
         await reading.on_output(self, msg)

@@ -107,4 +107,5 @@ def main(argv: list[str]) -> int:
         # Close the agents' windows; the session ends with this process, the last window left.
         for pane in backend.list_panes(meta.session):
             backend.kill_window(pane.window_id)
+    backend.close()
     return 0 if outcome is RunOutcome.SUCCEEDED else 1

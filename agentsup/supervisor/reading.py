@@ -13,6 +13,7 @@ from agentsup.plan.model import Severity
 from agentsup.supervisor import idle, outcomes
 from agentsup.supervisor import messages as m
 from agentsup.supervisor.events import JSON, EventKind, EventSpec
+from agentsup.supervisor.output import OutputTail, ReadResult
 from agentsup.supervisor.rundir import RunDir
 from agentsup.supervisor.states import ACTIVE, AgentState, Source
 
@@ -28,6 +29,25 @@ S = AgentState
 # still writing.
 EXIT_SETTLE = 15.0
 EXIT_SETTLE_MAX = 120.0
+
+
+def read_tail(tail: OutputTail, agent: str, attempt: int, final: bool, exiting: bool) -> m.OutputRead:
+    """Read on in the agent's log (blocking). For an ``exiting`` agent whose read reaches the wrapper's end
+    marker, everything it printed is in: its unterminated last line is flushed in the same go, and the
+    read counts as the final one (one pass through the I/O pool instead of two, on the way from an exit to
+    its event)."""
+    res = tail.read(final)
+    if exiting and tail.ended:
+        last = tail.read(True)
+        both = ReadResult(
+            res.alerts + last.alerts,
+            res.done_line if res.done_line is not None else last.done_line,
+            res.lines + last.lines,
+            res.grew or last.grew,
+            res.capped or last.capped,
+        )
+        return m.OutputRead(agent, attempt, both, True)
+    return m.OutputRead(agent, attempt, res, final)
 
 
 async def on_output(engine: Engine, msg: m.OutputRead) -> None:

@@ -193,7 +193,8 @@ def schedule(
     """
     records: dict[str, AgentRecord] = dict(run.agents)
     for name in plan.agents:
-        records.setdefault(name, AgentRecord(name))
+        if name not in records:
+            records[name] = AgentRecord(name)
     # Projected states: the run's states with this decision's actions applied.
     states: dict[str, AgentState] = {name: rec.state for name, rec in records.items()}
 

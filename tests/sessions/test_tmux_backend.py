@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -107,6 +108,26 @@ def test_first_bytes_captured_for_windows_that_exit_at_once(tmux_env: TmuxEnv) -
         assert exit_record(launch).code == 0
         text = wait_until(launch.output_log.read_text, message=f"output of fast{i}")
         assert text.startswith(f"first-bytes-{i}\n"), text
+
+
+def test_an_output_pipe_is_one_cat_process(tmux_env: TmuxEnv) -> None:
+    """pipe-pane's shell execs its cat: one process per agent for the output, not two."""
+    backend = tmux_env.start_session()
+    launch = tmux_env.launch("piped", ["sleep", "100"])
+    backend.spawn(DEFAULT_SESSION, launch)
+    server = psutil.Process(int(tmux_env.tmux("display-message", "-p", "#{pid}").stdout))
+
+    def pipes() -> list[str]:
+        """The server's children that write the log or were told to (``sh -c "cat >> LOG"``)."""
+        found = []
+        for child in server.children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                files = [f.path for f in child.open_files()]
+                if str(launch.output_log) in files or str(launch.output_log) in " ".join(child.cmdline()):
+                    found.append(child.name())
+        return found
+
+    assert wait_until(pipes, message="the pipe process") == ["cat"]
 
 
 def test_remain_on_exit_on_agent_window_only(tmux_env: TmuxEnv) -> None:

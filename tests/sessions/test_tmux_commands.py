@@ -20,7 +20,9 @@ def attach(argv: list[str], env: dict[str, str]) -> pexpect.spawn[str]:
 
 
 def clients(tmux_env: TmuxEnv) -> str:
-    return tmux_env.tmux("list-clients", "-F", "#{session_name} #{window_id}").stdout.strip()
+    """The terminals attached (not the backend's own control-mode client)."""
+    out = tmux_env.tmux("list-clients", "-F", "#{?client_control_mode,,#{session_name} #{window_id}}").stdout
+    return "\n".join(line for line in out.splitlines() if line)
 
 
 def terminal_env() -> dict[str, str]:

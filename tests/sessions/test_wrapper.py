@@ -131,3 +131,13 @@ def test_the_wrapper_prints_the_end_marker_after_the_agent_and_before_the_exit_r
     script.write_text(render_wrapper(launch))
     proc = subprocess.run(["/bin/sh", str(script)], capture_output=True, check=False)
     assert proc.stdout == b"no newline at the end" + END_MARKER
+
+
+def test_the_started_guard_leaves_noclobber_off_for_the_rest(tmp_path: Path) -> None:
+    """The guard creates its marker with noclobber; a stale exit.json.tmp (a wrapper killed while writing
+    it) must still be overwritten afterwards, or the attempt would end without a record."""
+    launch = make_launch(tmp_path, argv=("true",), started_marker=tmp_path / "a.1.started")
+    launch.exit_file.with_name(launch.exit_file.name + ".tmp").write_text("stale")
+
+    assert run_wrapper(launch).returncode == 0
+    assert json.loads(launch.exit_file.read_text())["code"] == 0
