@@ -204,10 +204,9 @@ def prepare_agent(
         "upstreams": {up.name: upstream_json(up) for up in upstreams},
         **extra,
     }
-    path = run.context_file(agent)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(scope, indent=2) + "\n")
-    tmp.replace(path)
+    # Written in place, not renamed over: nothing reads it before the agent starts (and a crash before the
+    # start rewrites it on resume), and on some file systems a rename costs as much as the write.
+    run.context_file(agent).write_text(json.dumps(scope, indent=2) + "\n")
     rendered = render_spec(spec, scope)
     if rendered.prompt is not None:
         (run.agent_dir(agent) / "prompt.txt").write_text(rendered.prompt)

@@ -35,6 +35,7 @@ log = logging.getLogger("agentsup.control")
 MAX_REQUEST = 1 << 20
 SUBSCRIBER_BACKLOG = 1 << 20  # bytes a subscriber may leave unread before it must catch up
 SUBSCRIBER_STALL = 5.0  # seconds it then has to take some, or it is dropped
+PUSH_BATCH = 500  # events queued for a subscriber that go out in one write at most
 BACKLOG = 512  # connections the kernel queues before the engine accepts them
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -169,8 +170,17 @@ class ControlServer:
                     if not await _push(writer, {"event": ev.to_json()}):
                         return
             while (item := await queue.get()) is not None:
-                if not await _push(writer, {"event": item.to_json()}):
+                # What else is queued goes out in the same write: one system call per burst, not per event.
+                events, ended = [item], False
+                while not queue.empty() and len(events) < PUSH_BATCH:
+                    if (more := queue.get_nowait()) is None:
+                        ended = True
+                        break
+                    events.append(more)
+                if not await _push_many(writer, [{"event": ev.to_json()} for ev in events]):
                     return
+                if ended:
+                    break
             if engine.outcome is None:  # the engine gave up on this subscriber's queue
                 await _push(writer, {"ok": False, "error": "dropped: too many events left unread"})
                 return
@@ -181,7 +191,12 @@ class ControlServer:
 
 async def _push(writer: asyncio.StreamWriter, message: Mapping[str, JSON]) -> bool:
     """Send ``message`` to a subscriber; False once it has been dropped for not reading."""
-    writer.write(encode(message))
+    return await _push_many(writer, [message])
+
+
+async def _push_many(writer: asyncio.StreamWriter, messages: list[Mapping[str, JSON]]) -> bool:
+    """Send ``messages`` to a subscriber in one write; False once it has been dropped for not reading."""
+    writer.write(b"".join(encode(message) for message in messages))
     if writer.transport.get_write_buffer_size() <= SUBSCRIBER_BACKLOG:
         return True
     try:

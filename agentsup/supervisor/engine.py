@@ -2,8 +2,9 @@
 
 It is an actor. Watchers, timers, spawn threads and control clients post messages; one coroutine takes them
 one at a time, appends the events they cause to the log (committed before anything is acted on), folds
-them into the run state and asks the pure scheduler what to do next. tmux, files and SQLite are reached
-only through thread pools, never on the loop itself.
+them into the run state and asks the pure scheduler what to do next. tmux and files are reached only
+through thread pools, never on the loop itself; the log's appends run on the loop, which waits for each
+commit anyway (docs/design.md, "The engine").
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from agentsup.supervisor.worktrees import WorktreeError, agent_worktree
 
 log = logging.getLogger("agentsup.engine")
 T = TypeVar("T")
-# Launches per write to tmux: one write opens them all, and the first ones are not held back long by the rest.
+# Launches per I/O job and per write to tmux: the first panes are not held back long by the rest.
 SPAWN_BATCH = 16
 S = AgentState
 # The kinds whose effect lives beside the fold (see Engine._learn), read again by a resumed engine.
@@ -112,6 +113,7 @@ class Engine:
         # burst of spawns, or of stops waiting out their grace period, on the I/O pool.
         self._reads = ThreadPoolExecutor(2, thread_name_prefix="agentsup-read")
         self._db = ThreadPoolExecutor(1, thread_name_prefix="agentsup-db")
+        self._history: EventStore | None = None  # read-only connection, opened and used on the db thread
         self._paths: dict[
             str, tuple[str, int, str]
         ] = {}  # file path -> (agent, attempt, "exit"|"done"|"out")
@@ -225,7 +227,9 @@ class Engine:
         """Append events in one transaction, then fold and publish them. Nothing is acted on before this."""
         now = self.clock()
         items = [(k, a, s, d, now) for k, a, s, d in specs]
-        events = await self.loop.run_in_executor(self._db, self.store.append_many, items)
+        # On the loop: the actor waits for the commit before anything else either way, and a hop to a thread
+        # and back costs two wake-ups, which on a machine saturated by agents take milliseconds each.
+        events = self.store.append_many(items)
         for ev in events:
             self.state.apply(ev)
             self._learn(ev)
@@ -408,32 +412,31 @@ class Engine:
         self.spawn_all([(agent, attempt)])
 
     def spawn_all(self, attempts: Sequence[tuple[str, int]]) -> None:
-        """Open the attempts' panes on the I/O pool, SPAWN_BATCH at a time (one write to tmux each), each
-        one's Spawned posted as soon as its batch is open; their intents are already logged."""
-        launches = [self._launcher(agent, attempt) for agent, attempt in attempts]
-        session = self.meta.session
+        """Open the attempts' panes on the I/O pool, SPAWN_BATCH to a job: each job prepares its agents'
+        files and opens their windows with one write to tmux, so one job's file work overlaps another's
+        wait for tmux. Each pane's Spawned is posted as its batch is open; the intents are already logged."""
+        launchers = [self._launcher(agent, attempt) for agent, attempt in attempts]
+        for first in range(0, len(launchers), SPAWN_BATCH):
+            self._background(partial(self._spawn_batch, launchers[first : first + SPAWN_BATCH]))
 
-        def spawn() -> m.Message:
-            for first in range(0, len(launches), SPAWN_BATCH):
-                ready: list[LaunchSpec] = []
-                for launch in launches[first : first + SPAWN_BATCH]:
-                    prepared = launch()
-                    if isinstance(prepared, LaunchSpec):
-                        ready.append(prepared)
-                    else:
-                        self.post(prepared)
-                try:
-                    opened = self.backend.spawn_many(session, ready)
-                except (BackendError, OSError) as exc:
-                    opened = [BackendError(str(exc)) for _ in ready]
-                for ls, pane in zip(ready, opened, strict=True):
-                    if isinstance(pane, BackendError):
-                        self.post(m.SpawnFailed(ls.agent, ls.attempt, str(pane)))
-                    else:
-                        self.post(m.Spawned(ls.agent, ls.attempt, pane))
-            return m.Tick()
-
-        self._background(spawn, lambda msg: msg)
+    def _spawn_batch(self, launchers: Sequence[Callable[[], LaunchSpec | m.SpawnFailed]]) -> None:
+        """An I/O pool job: prepare the launches, open their windows, post what came of each."""
+        ready: list[LaunchSpec] = []
+        for launcher in launchers:
+            prepared = launcher()
+            if isinstance(prepared, LaunchSpec):
+                ready.append(prepared)
+            else:
+                self.post(prepared)
+        try:
+            opened = self.backend.spawn_many(self.meta.session, ready)
+        except (BackendError, OSError) as exc:
+            opened = [BackendError(str(exc)) for _ in ready]
+        for ls, pane in zip(ready, opened, strict=True):
+            if isinstance(pane, BackendError):
+                self.post(m.SpawnFailed(ls.agent, ls.attempt, str(pane)))
+            else:
+                self.post(m.Spawned(ls.agent, ls.attempt, pane))
 
     def _launcher(self, agent: str, attempt: int) -> Callable[[], LaunchSpec | m.SpawnFailed]:
         """What the attempt's pane runs, prepared on the I/O pool from what is read here, on the loop."""
@@ -721,8 +724,15 @@ class Engine:
         return q, self.state.status_json(self.run.run_id), self.state.last_seq
 
     async def read_events(self, after: int, upto: int) -> list[Event]:
-        events = await self.loop.run_in_executor(self._db, partial(self.store.read, after=after))
+        events = await self.loop.run_in_executor(self._db, partial(self._history_read, after))
         return [e for e in events if e.seq <= upto]
+
+    def _history_read(self, after: int) -> list[Event]:
+        """The log after ``after``, through a read-only connection of the store thread's own: a long read
+        (a client catching up on a large run) holds no lock the loop's appends wait for."""
+        if self._history is None:
+            self._history = EventStore.open_readonly(self.store.path)
+        return self._history.read(after=after)
 
     def unsubscribe(self, q: asyncio.Queue[Event | None]) -> None:
         self._subscribers.discard(q)
