@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from agentsup.agents import PresetError, preset_for
 from agentsup.plan.model import AgentSpec, DoneKind, Plan
@@ -111,7 +111,11 @@ class Engine:
         self._io = ThreadPoolExecutor(self.options.io_threads, thread_name_prefix="agentsup-io")
         # Reads of agents' files (output, exit, done) have their own lane: an exit is not read behind a
         # burst of spawns, or of stops waiting out their grace period, on the I/O pool.
-        self._reads = ThreadPoolExecutor(2, thread_name_prefix="agentsup-read")
+        self._reads = ThreadPoolExecutor(1, thread_name_prefix="agentsup-read")
+        # Spawns too, one at a time: preparing an agent's files is Python work, and threads doing it at once
+        # fight over the GIL with everything else (500 agents at cap 100, exit -> logged p50 100-165 ms
+        # with spawns on the 8 I/O threads, 55-70 ms on two, 15-25 ms on one; docs/design.md).
+        self._spawns = ThreadPoolExecutor(1, thread_name_prefix="agentsup-spawn")
         self._db = ThreadPoolExecutor(1, thread_name_prefix="agentsup-db")
         self._history: EventStore | None = None  # read-only connection, opened and used on the db thread
         self._paths: dict[
@@ -153,6 +157,7 @@ class Engine:
         self._memory_short = False
         self.last_output: dict[str, float] = {}  # agents with idle_after: when they last printed
         self.cli: dict[str, clidriver.CLISession] = {}  # agent CLIs' current attempts
+        self._sweep_due = False  # sweep_soon has one coming
         self._last_decision: tuple[tuple[int, bool, int | None], Decision] | None = None
         for ev in store.read(kinds=[*_LEARNED]):
             self._learn(ev)
@@ -203,11 +208,16 @@ class Engine:
             self._loop.call_soon_threadsafe(self._queue.put_nowait, msg)
 
     def _background(
-        self, fn: Callable[[], T], then: Callable[[T], m.Message] | None = None, *, read: bool = False
+        self,
+        fn: Callable[[], T],
+        then: Callable[[T], m.Message] | None = None,
+        *,
+        lane: Literal["io", "read", "spawn"] = "io",
     ) -> None:
-        """Run blocking ``fn`` on the I/O pool (``read``: on the lane for reading agents' files); post
-        ``then(result)`` when it returns."""
-        fut = self.loop.run_in_executor(self._reads if read else self._io, fn)
+        """Run blocking ``fn`` on the I/O pool, or on the lane for reading agents' files or for spawning;
+        post ``then(result)`` when it returns."""
+        pool = {"io": self._io, "read": self._reads, "spawn": self._spawns}[lane]
+        fut = self.loop.run_in_executor(pool, fn)
 
         def done(f: asyncio.Future[T]) -> None:
             self._tasks.discard(f)
@@ -412,12 +422,12 @@ class Engine:
         self.spawn_all([(agent, attempt)])
 
     def spawn_all(self, attempts: Sequence[tuple[str, int]]) -> None:
-        """Open the attempts' panes on the I/O pool, SPAWN_BATCH to a job: each job prepares its agents'
-        files and opens their windows with one write to tmux, so one job's file work overlaps another's
-        wait for tmux. Each pane's Spawned is posted as its batch is open; the intents are already logged."""
+        """Open the attempts' panes on the spawn lane, SPAWN_BATCH to a job: each job prepares its agents'
+        files and opens their windows with one write to tmux. Each pane's Spawned is posted as its batch is
+        open, so the first ones are not held back by the rest; the intents are already logged."""
         launchers = [self._launcher(agent, attempt) for agent, attempt in attempts]
         for first in range(0, len(launchers), SPAWN_BATCH):
-            self._background(partial(self._spawn_batch, launchers[first : first + SPAWN_BATCH]))
+            self._background(partial(self._spawn_batch, launchers[first : first + SPAWN_BATCH]), lane="spawn")
 
     def _spawn_batch(self, launchers: Sequence[Callable[[], LaunchSpec | m.SpawnFailed]]) -> None:
         """An I/O pool job: prepare the launches, open their windows, post what came of each."""
@@ -610,7 +620,7 @@ class Engine:
                 self._queue.put_nowait(msg)
             return m.Tick()
 
-        self._background(look, post_all, read=True)
+        self._background(look, post_all, lane="read")
 
     def _take_inbox(self, path: Path) -> None:
         """Read a dropped event file once, however many inotify events announce it."""
@@ -654,7 +664,7 @@ class Engine:
         self._reading.add(agent)
         exiting = not final and agent in self._pending_exit
         self._background(
-            partial(reading.read_tail, tail, agent, attempt, final, exiting), lambda msg: msg, read=True
+            partial(reading.read_tail, tail, agent, attempt, final, exiting), lambda msg: msg, lane="read"
         )
 
     async def _on_output(self, msg: m.OutputRead) -> None:
@@ -697,6 +707,22 @@ class Engine:
         self._background(
             partial(self.backend.stop, pane, self.options.grace, also), lambda _: m.StopDone(agent, attempt)
         )
+
+    def sweep_soon(self) -> None:
+        """A sweep in a moment; one for any number of calls meanwhile."""
+        if self._sweep_due:
+            return
+        self._sweep_due = True
+
+        def go() -> None:
+            self._sweep_due = False
+            sweep.sweep_now(self)
+
+        self.loop.call_later(sweep.SOON, go)
+
+    def exit_pane_dead(self, agent: str, attempt: int) -> None:
+        """A sweep saw the pane of ``agent``'s attempt dead (see ``reading.DEAD_PANE_SETTLE``)."""
+        reading.pane_dead(self, agent, attempt)
 
     async def _sweep_loop(self) -> None:
         while True:

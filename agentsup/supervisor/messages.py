@@ -82,6 +82,7 @@ class Swept:
     exits: Mapping[tuple[str, int], Exited]
     done_files: frozenset[tuple[str, int]]
     checked: frozenset[tuple[str, int]]  # the (agent, attempt) pairs whose files this sweep read
+    grown: frozenset[tuple[str, int]] = frozenset()  # those whose output log is longer than read so far
 
 
 @dataclass(frozen=True)

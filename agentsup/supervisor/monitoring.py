@@ -25,8 +25,8 @@ SLOW_SWEEPS = 5  # with nobody needing fresh figures, resources are sampled ever
 def sample_due(engine: Engine) -> bool:
     """Whether this sweep samples resources: every sweep while limits are watched (an agent's max_rss,
     max_cpu or kill_over_rss, the run's min_free_memory) or a dashboard shows the figures; otherwise every
-    SLOW_SWEEPS-th, for `agentsup status`. The sample walks every process on the machine: the largest
-    part of an idle engine's work."""
+    SLOW_SWEEPS-th, for `agentsup status`. The sample reads every process on the machine (on Linux about
+    15 us each), still the largest part of an idle engine's own work."""
     engine.sweeps_unsampled += 1
     plan = engine.plan
     needed = (

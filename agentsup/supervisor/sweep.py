@@ -1,6 +1,6 @@
-"""The engine's reconcile sweep: one list-panes for the session plus a stat per active agent, catching
-what inotify missed and panes that vanished; the loss of the whole session. Also the blocking readers of
-exit and inbox files.
+"""The engine's reconcile sweep: one list-panes for the session plus three stats per active agent, catching
+what inotify missed (exit and done files, output) and panes that vanished; the loss of the whole session.
+Also the blocking readers of exit and inbox files.
 """
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentsup.sessions import BackendError, Pane, read_exit_file
 from agentsup.supervisor import messages as m
 from agentsup.supervisor import stopping
+from agentsup.supervisor.rundir import RunDir
 from agentsup.supervisor.scheduler import schedule
 from agentsup.supervisor.states import ACTIVE, AgentState, Source
 
@@ -24,6 +25,7 @@ S = AgentState
 WINDOW_GONE = "its tmux window is gone"
 SESSION_GONE = f"{WINDOW_GONE}: the run's tmux session was closed or its server killed"
 SETTLE_TIMEOUT = 30.0  # how long a session-less engine waits for exits in flight before it leaves
+SWEPT = ACTIVE - {S.STARTING}  # the states whose attempts a sweep looks at
 
 if TYPE_CHECKING:
     from agentsup.supervisor.engine import Engine
@@ -67,8 +69,11 @@ def sweep_now(engine: Engine) -> None:
 
 def _look(engine: Engine) -> Callable[[], m.Swept]:
     """The sweep itself, for the I/O pool: it lists the panes, then stats the running agents' files."""
-    active = [(a, r.attempts) for a, r in engine.state.agents.items() if r.state in ACTIVE - {S.STARTING}]
+    active = [(a, r.attempts) for a, r in engine.state.agents.items() if r.state in SWEPT]
     run, backend, session = engine.run, engine.backend, engine.meta.session
+    # How far each log has been read, taken on the loop: a read in flight makes it stale (low), which costs
+    # one needless read, never a missed one.
+    logs = {a: (t.path, t.offset) for a, _ in active if (t := engine._tails.get(a)) is not None}
 
     def sweep() -> m.Swept:
         # Panes first, files second: an exit written in between wins over a pane gone.
@@ -79,16 +84,34 @@ def _look(engine: Engine) -> Callable[[], m.Swept]:
             panes = None
         exits = {}
         done = set()
+        grown = set()
         for agent, attempt in active:
-            if (exited := exit_message(agent, attempt, run.exit_file(agent, attempt))) is not None:
+            exit_file, done_file = _pane_files(run, agent, attempt)
+            if exit_file.exists() and (exited := exit_message(agent, attempt, exit_file)) is not None:
                 exits[(agent, attempt)] = exited
-            if run.done_file(agent, attempt).exists():
+            if done_file.exists():
                 done.add((agent, attempt))
+            if agent in logs and _size(logs[agent][0]) > logs[agent][1]:
+                grown.add((agent, attempt))
         # Without the panes nobody can be called gone: only the attempts with a file to go by are judged.
         checked = frozenset(active) if panes is not None else frozenset(exits) | done
-        return m.Swept(panes or (), exits, frozenset(done), checked)
+        return m.Swept(panes or (), exits, frozenset(done), checked, frozenset(grown))
 
     return sweep
+
+
+@lru_cache(maxsize=4096)
+def _pane_files(run: RunDir, agent: str, attempt: int) -> tuple[Path, Path]:
+    """An attempt's exit and done files. Cached: the sweep looks at them for every active agent every sweep,
+    and building the paths cost more than the looks."""
+    return run.exit_file(agent, attempt), run.done_file(agent, attempt)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 async def reconcile(engine: Engine, sweep: m.Swept, gone: str = WINDOW_GONE) -> None:
@@ -99,15 +122,18 @@ async def reconcile(engine: Engine, sweep: m.Swept, gone: str = WINDOW_GONE) -> 
     for agent, attempt in sorted(sweep.checked):
         rec = engine.state.agents.get(agent)
         key = (agent, attempt)
-        if rec is None or rec.attempts != attempt or rec.state not in ACTIVE - {S.STARTING}:
+        if rec is None or rec.attempts != attempt or rec.state not in SWEPT:
             continue
-        engine._read_output(agent, rec.attempts, final=False)
+        if key in sweep.grown:  # output inotify did not announce
+            engine._read_output(agent, rec.attempts, final=False)
         if key in sweep.done_files:
             await engine._handle(m.DoneFileSeen(agent, rec.attempts))
         if key in sweep.exits:
             if key not in engine._exited and agent not in engine._pending_exit:
                 log.info("the sweep found the exit record of %s (attempt %d) before inotify did", *key)
             await engine._handle(sweep.exits[key])
+            if (dead := by_key.get(key)) is not None and dead.dead:  # its log gets nothing more
+                engine.exit_pane_dead(agent, attempt)
             continue
         pane = by_key.get(key)
         if pane is None:
@@ -130,8 +156,11 @@ async def reconcile(engine: Engine, sweep: m.Swept, gone: str = WINDOW_GONE) -> 
                 sweep_soon(engine)
 
 
+SOON = 0.2  # seconds from a sweep_soon to its sweep
+
+
 def sweep_soon(engine: Engine) -> None:
-    engine.loop.call_later(0.2, sweep_now, engine)
+    engine.loop.call_later(SOON, sweep_now, engine)
 
 
 def _stop_leftovers(engine: Engine, agent: str, attempt: int) -> None:

@@ -1,4 +1,7 @@
-"""The resource sampler, on real process trees: each root is started in a session of its own, as tmux does."""
+"""The resource sampler, on real process trees: each root is started in a session of its own, as tmux does.
+
+Every test runs against both ways of reading the process table: /proc (Linux) and psutil (the fallback).
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,29 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from agentsup.supervisor.resources import ResourceSampler, Usage, available_memory
+from agentsup.supervisor.resources import PROCFS, ResourceSampler, Usage, available_memory
 from tests.tmuxenv import wait_until
 
 Spawn = Callable[[str], subprocess.Popen[str]]
+Sampler = Callable[[], ResourceSampler]
 PY = sys.executable
 NS_LAST_PID = Path("/proc/sys/kernel/ns_last_pid")
+
+
+@pytest.fixture(params=[True, False], ids=["procfs", "psutil"])
+def new_sampler(request: pytest.FixtureRequest) -> Sampler:
+    """Makes samplers that read the table from /proc, or through psutil."""
+    procfs: bool = request.param
+    if procfs and not PROCFS:
+        pytest.skip("no /proc/PID/stat here")
+    return lambda: ResourceSampler(procfs=procfs)
 
 
 @pytest.fixture
@@ -59,12 +73,12 @@ def usage_of(sampler: ResourceSampler, pid: int) -> Usage:
     return sampler.sample({"a": pid})["a"]
 
 
-def test_a_busy_child_shows_cpu_from_the_second_sample_on(spawn: Spawn) -> None:
+def test_a_busy_child_shows_cpu_from_the_second_sample_on(spawn: Spawn, new_sampler: Sampler) -> None:
     root = spawn(f'"{PY}" -c "while True: pass" & echo ready; wait')
     read_ready(root)
-    wait_until(lambda: usage_of(ResourceSampler(), root.pid).processes == 2, message="the busy child")
+    wait_until(lambda: usage_of(new_sampler(), root.pid).processes == 2, message="the busy child")
 
-    sampler = ResourceSampler()
+    sampler = new_sampler()
     first = usage_of(sampler, root.pid)
     assert first.cpu_percent == 0.0  # no baseline yet, although the child is spinning
     assert first.processes == 2
@@ -74,44 +88,83 @@ def test_a_busy_child_shows_cpu_from_the_second_sample_on(spawn: Spawn) -> None:
         message="cpu_percent > 50",
     )
     assert busy.processes == 2
+    # Over one window, the figure is the CPU time psutil sees the tree use in it: 100 % per core's worth.
+    procs = [psutil.Process(root.pid), *psutil.Process(root.pid).children()]
+    sampler.sample({"a": root.pid})
+    before, began = sum(sum(p.cpu_times()[:2]) for p in procs), time.monotonic()
+    time.sleep(1.0)  # the measured window, not a wait for a condition
+    used, took = sum(sum(p.cpu_times()[:2]) for p in procs) - before, time.monotonic() - began
+    assert usage_of(sampler, root.pid).cpu_percent == pytest.approx(used / took * 100, abs=15)
 
 
-def test_rss_is_summed_over_the_tree(spawn: Spawn) -> None:
+def test_rss_is_summed_over_the_tree(spawn: Spawn, new_sampler: Sampler) -> None:
     root = spawn(
         f'"{PY}" -c "b = bytearray(100_000_000); print(\'ready\', flush=True); import time; time.sleep(60)" &'
         " wait"
     )
     read_ready(root)
-    usage = usage_of(ResourceSampler(), root.pid)
+    usage = usage_of(new_sampler(), root.pid)
     assert usage.rss >= 100_000_000
     assert usage.processes == 2
     # The shell's own pages are in the sum too.
     assert usage.rss > psutil.Process(root.pid).children()[0].memory_info().rss
 
 
-def test_processes_counts_the_root_and_its_children_per_agent(spawn: Spawn) -> None:
+def test_processes_counts_the_root_and_its_children_per_agent(spawn: Spawn, new_sampler: Sampler) -> None:
     # The second child leaves the session but stays a child, so only the ppid links find it.
     leaver = "import os, time; os.setsid(); print('ready', flush=True); time.sleep(60)"
     parent = spawn(f'sleep 60 & "{PY}" -c "{leaver}" & wait')
     lone = spawn("echo ready; exec sleep 60")
     read_ready(parent)
     read_ready(lone)
-    usage = ResourceSampler().sample({"parent": parent.pid, "lone": lone.pid})
+    usage = new_sampler().sample({"parent": parent.pid, "lone": lone.pid})
     assert set(usage) == {"parent", "lone"}
     assert usage["parent"].processes == 3
     assert usage["lone"].processes == 1
 
 
-def test_a_grandchild_reparented_away_but_in_the_session_is_counted(spawn: Spawn) -> None:
+def test_a_grandchild_reparented_away_but_in_the_session_is_counted(
+    spawn: Spawn, new_sampler: Sampler
+) -> None:
     # The subshell forks sleep and exits, so sleep's parent becomes init (or a subreaper), not the root.
     root = spawn("(exec sleep 60 &); echo ready; exec sleep 61")
     read_ready(root)
     [orphan] = [p for p in psutil.process_iter(["ppid"]) if p.pid != root.pid and _sid(p.pid) == root.pid]
     assert orphan.info["ppid"] != root.pid
-    assert usage_of(ResourceSampler(), root.pid).processes == 2
+    assert usage_of(new_sampler(), root.pid).processes == 2
 
 
-def test_a_dead_root_reports_zero_processes_or_what_is_left_in_its_session(spawn: Spawn) -> None:
+def test_a_command_name_with_spaces_and_parentheses_is_read_past(spawn: Spawn, new_sampler: Sampler) -> None:
+    # /proc/PID/stat puts the name in parentheses, unescaped: read up to its first ")", this one would look
+    # like a zombie (state "Z") whose parent is pid 1.
+    name = "a) Z 1 (b"
+    renamed = (
+        f"import subprocess; open('/proc/self/comm', 'w').write('{name}'); "
+        "c = subprocess.Popen(['sleep', '60']); print('ready', flush=True); c.wait()"
+    )
+    root = spawn(f'"{PY}" -c "{renamed}" & wait')
+    read_ready(root)
+    [child] = psutil.Process(root.pid).children()
+    assert child.name() == name
+    usage = usage_of(new_sampler(), root.pid)
+    assert usage.processes == 3  # sh, the renamed python, and its sleep
+    assert usage.rss > child.memory_info().rss
+
+
+def test_the_figures_agree_with_psutils(spawn: Spawn, new_sampler: Sampler) -> None:
+    holder = "b = bytearray(50_000_000); print('ready', flush=True); import time; time.sleep(60)"
+    root = spawn(f'"{PY}" -c "{holder}" & wait')
+    read_ready(root)
+    procs = [psutil.Process(root.pid), *psutil.Process(root.pid).children(recursive=True)]
+    rss = sum(p.memory_info().rss for p in procs)
+    usage = usage_of(new_sampler(), root.pid)
+    assert usage.processes == len(procs) == 2
+    assert abs(usage.rss - rss) < rss * 0.05
+
+
+def test_a_dead_root_reports_zero_processes_or_what_is_left_in_its_session(
+    spawn: Spawn, new_sampler: Sampler
+) -> None:
     gone = spawn("exit 0")
     gone.wait()
     unreaped = spawn("exit 0")
@@ -120,7 +173,7 @@ def test_a_dead_root_reports_zero_processes_or_what_is_left_in_its_session(spawn
     read_ready(left_a_daemon)
     left_a_daemon.wait()
 
-    usage = ResourceSampler().sample(
+    usage = new_sampler().sample(
         {"gone": gone.pid, "unreaped": unreaped.pid, "left_a_daemon": left_a_daemon.pid}
     )
     assert usage["gone"] == Usage(0.0, 0, 0)
@@ -129,10 +182,10 @@ def test_a_dead_root_reports_zero_processes_or_what_is_left_in_its_session(spawn
     assert usage["left_a_daemon"].rss > 0
 
 
-def test_the_cache_keeps_only_the_processes_of_the_last_pass(spawn: Spawn) -> None:
+def test_the_cache_keeps_only_the_processes_of_the_last_pass(spawn: Spawn, new_sampler: Sampler) -> None:
     root = spawn("sleep 60 & echo ready; exec sleep 61")  # sleep never reaps, so its child stays a zombie
     read_ready(root)
-    sampler = ResourceSampler()
+    sampler = new_sampler()
     assert usage_of(sampler, root.pid).processes == 2
     [child] = psutil.Process(root.pid).children()
     assert set(sampler._procs) == {root.pid, child.pid}
@@ -145,8 +198,8 @@ def test_the_cache_keeps_only_the_processes_of_the_last_pass(spawn: Spawn) -> No
 
 
 @pytest.mark.skipif(not os.access(NS_LAST_PID, os.W_OK), reason="forcing pid reuse needs ns_last_pid (root)")
-def test_a_reused_pid_starts_from_a_fresh_cpu_baseline(spawn: Spawn) -> None:
-    sampler = ResourceSampler()
+def test_a_reused_pid_starts_from_a_fresh_cpu_baseline(spawn: Spawn, new_sampler: Sampler) -> None:
+    sampler = new_sampler()
     idle = spawn("echo ready; exec sleep 60")
     read_ready(idle)
     assert usage_of(sampler, idle.pid).processes == 1  # the cache now holds the idle process
