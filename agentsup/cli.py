@@ -18,13 +18,11 @@ from typing import NoReturn
 import click
 
 from agentsup import __version__
-from agentsup.agents.aggregate import run_aggregate
 from agentsup.hook import main as record_hook
 from agentsup.plan import Plan, PlanError, Strategy, load_plan, parse_plan, plan_schema
 from agentsup.sessions import END_MARKER, BackendError, TmuxBackend, TmuxNotFoundError
 from agentsup.supervisor.client import ControlClient, ControlError
 from agentsup.supervisor.events import JSON, Event, EventKind
-from agentsup.supervisor.process import READY_FILE
 from agentsup.supervisor.rundir import (
     RunDir,
     RunDirError,
@@ -253,7 +251,7 @@ def _resume(ctx: Ctx, run: RunDir, *, no_tui: bool, detach: bool) -> None:
     except RunDirError as exc:
         fail(str(exc))
     backend = _backend(meta.tmux_socket)
-    (run.path / READY_FILE).unlink(missing_ok=True)
+    run.ready_file.unlink(missing_ok=True)
     try:
         backend.reopen_supervisor(
             meta.session, _engine_argv(run), plan.run.workdir, _engine_env(ctx.state_dir)
@@ -310,7 +308,7 @@ def _parse_settings(settings: tuple[str, ...]) -> dict[str, str]:
 
 def _wait_for_engine(run: RunDir, backend: TmuxBackend, session: str) -> None:
     deadline = time.monotonic() + ENGINE_START_TIMEOUT
-    ready = run.path / READY_FILE
+    ready = run.ready_file
     while not ready.exists():
         if time.monotonic() > deadline or not backend.has_supervisor(session):
             fail(f"the engine of run {run.run_id} did not start; see {run.engine_log}", EXIT_FAILED)
@@ -683,6 +681,8 @@ def aggregate(
     context, out = os.environ.get("AGENTSUP_CONTEXT"), os.environ.get("AGENTSUP_OUT")
     if not context or not out:
         fail("aggregate runs inside an aggregate agent: AGENTSUP_CONTEXT and AGENTSUP_OUT are not set")
+    from agentsup.agents.aggregate import run_aggregate  # noqa: PLC0415 -- only this command needs it
+
     code, summary = run_aggregate(
         Strategy(strategy),
         sources,

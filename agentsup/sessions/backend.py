@@ -92,8 +92,9 @@ class Backend(Protocol):
         pipes its output into ``launch.output_log`` from the first byte.
         """
 
-    def spawn_many(self, session: str, launches: Sequence[LaunchSpec]) -> list[Pane | BackendError]:
-        """:meth:`spawn` for several launches at once: each one's pane or error, in the order given."""
+    def spawn_many(self, session: str, launches: Iterable[LaunchSpec]) -> list[Pane | BackendError]:
+        """:meth:`spawn` for several launches: each one's pane or error, in the order taken. Each window is
+        asked for before the next launch is taken, so a lazy iterable's work overlaps the backend's."""
 
     def connect(self, session: str) -> None:
         """Keep a connection to ``session`` for the commands that follow (a speed-up; optional)."""

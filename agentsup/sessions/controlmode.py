@@ -146,6 +146,10 @@ class ControlClient:
 
     def run_many(self, lists: Sequence[Sequence[Sequence[str]]]) -> list[Reply]:
         """Run several command lists, written at once (one write), and wait for all their replies."""
+        return [self.wait(waiting) for waiting in self.submit(lists)]
+
+    def submit(self, lists: Sequence[Sequence[Sequence[str]]]) -> list[_Waiting]:
+        """Write several command lists at once without waiting; :meth:`wait` gives each one's reply."""
         waits = [_Waiting(len(commands)) for commands in lists]
         text = "".join(command_line(commands) + "\n" for commands in lists)
         with self._write_lock:
@@ -158,10 +162,13 @@ class ControlClient:
             except (OSError, ValueError) as exc:  # ValueError: closed meanwhile by close()
                 self._end()
                 raise ControlClientError(f"tmux control-mode client for {self.session!r}: {exc}") from exc
-        for waiting in waits:
-            if not waiting.done.wait(REPLY_TIMEOUT):
-                self.close()  # hung: every waiting caller gets LOST
-        return [waiting.reply() for waiting in waits]
+        return waits
+
+    def wait(self, waiting: _Waiting) -> Reply:
+        """The reply to a line :meth:`submit` wrote."""
+        if not waiting.done.wait(REPLY_TIMEOUT):
+            self.close()  # hung: every waiting caller gets LOST
+        return waiting.reply()
 
     def _write(self, text: str) -> None:
         stdin = self._proc.stdin

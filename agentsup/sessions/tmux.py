@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import libtmux
@@ -210,16 +211,6 @@ class TmuxBackend:
                 return None  # the session is gone, or tmux refused: a process per command meanwhile
             return self._control
 
-    def _tmux_many(self, lists: Sequence[Commands]) -> list[Reply]:
-        """Run several command lists in order: all in one write to the control-mode client if there is one."""
-        client = self._client()
-        if client is not None and all(controlmode.can_send(commands) for commands in lists):
-            try:
-                return client.run_many(lists)
-            except ControlClientError:
-                pass
-        return [self._tmux(commands) for commands in lists]
-
     def _tmux(self, commands: Commands, *, control: bool = True) -> Reply:
         """Run one command list; through the control-mode client when ``control`` and there is one."""
         client = self._client() if control else None
@@ -379,12 +370,15 @@ class TmuxBackend:
             raise result
         return result
 
-    def spawn_many(self, session: str, launches: Sequence[LaunchSpec]) -> list[Pane | BackendError]:
-        """:meth:`spawn` for several launches at once (one write to the control-mode client); each
-        launch's pane, or the error that kept it from starting, in the order given."""
+    def spawn_many(self, session: str, launches: Iterable[LaunchSpec]) -> list[Pane | BackendError]:
+        """:meth:`spawn` for several launches: each one's pane, or the error that kept it from starting, in
+        the order taken. Launches are taken one at a time and each one's window is asked for before the next
+        is taken, so the work of a lazy iterable (preparing the next agent) overlaps tmux's (opening this
+        one's window); the replies are waited for at the end."""
         _check_session_name(session)
+        client = self._client()
         results: list[Pane | BackendError] = []
-        ready: list[tuple[int, LaunchSpec]] = []
+        asked: list[tuple[int, LaunchSpec, Callable[[], Reply]]] = []
         for launch in launches:
             try:
                 _write_launch(launch)
@@ -394,18 +388,30 @@ class TmuxBackend:
             except OSError as exc:
                 results.append(BackendError(f"could not write the wrapper of agent {launch.agent!r}: {exc}"))
                 continue
-            ready.append((len(results), launch))
+            commands = self._spawn_commands(session, self._allocate_index(session, refresh=False), launch)
+            asked.append((len(results), launch, self._ask(client, commands)))
             results.append(BackendError("not started"))  # replaced below
-        indexes = [self._allocate_index(session, refresh=False) for _ in ready]
-        lists = [self._spawn_commands(session, i, ls) for i, (_, ls) in zip(indexes, ready, strict=True)]
-        for (slot, launch), first in zip(ready, self._tmux_many(lists), strict=True):
-            reply = first
+        for slot, launch, reply_of in asked:
+            reply = reply_of()
             if reply.returncode != 0 and any("in use" in line for line in reply.stderr):
                 # Someone else (a user, another backend) took the index: re-read the session once.
                 index = self._allocate_index(session, refresh=True)
                 reply = self._tmux(self._spawn_commands(session, index, launch))
             results[slot] = _spawned(session, launch, reply)
         return results
+
+    def _ask(self, client: ControlClient | None, commands: Commands) -> Callable[[], Reply]:
+        """Send ``commands`` without waiting when the control-mode client can take them (else run them
+        now); the returned call gives the reply."""
+        if client is not None and controlmode.can_send(commands):
+            try:
+                (waiting,) = client.submit([commands])
+            except ControlClientError:
+                pass  # it ended before the line was written: a process runs it instead
+            else:
+                return partial(client.wait, waiting)
+        reply = self._tmux(commands, control=False)
+        return lambda: reply
 
     def list_panes(self, session: str) -> list[Pane]:
         """Every tagged agent pane of the session, alive or dead, in one call; [] without a session."""

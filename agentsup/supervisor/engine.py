@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -430,19 +430,27 @@ class Engine:
             self._background(partial(self._spawn_batch, launchers[first : first + SPAWN_BATCH]), lane="spawn")
 
     def _spawn_batch(self, launchers: Sequence[Callable[[], LaunchSpec | m.SpawnFailed]]) -> None:
-        """An I/O pool job: prepare the launches, open their windows, post what came of each."""
-        ready: list[LaunchSpec] = []
-        for launcher in launchers:
-            prepared = launcher()
-            if isinstance(prepared, LaunchSpec):
-                ready.append(prepared)
-            else:
-                self.post(prepared)
+        """A spawn lane job: prepare the launches one by one, each window asked for as soon as its launch is
+        ready (tmux opens it while the next is prepared), then post what came of each."""
+        taken: list[LaunchSpec] = []
+
+        def prepared() -> Iterator[LaunchSpec]:
+            for launcher in launchers:
+                launch = launcher()
+                if isinstance(launch, LaunchSpec):
+                    taken.append(launch)
+                    yield launch
+                else:
+                    self.post(launch)
+
+        ready = prepared()
         try:
             opened = self.backend.spawn_many(self.meta.session, ready)
         except (BackendError, OSError) as exc:
-            opened = [BackendError(str(exc)) for _ in ready]
-        for ls, pane in zip(ready, opened, strict=True):
+            for _ in ready:  # the rest are prepared, and fail with the same error
+                pass
+            opened = [BackendError(str(exc)) for _ in taken]
+        for ls, pane in zip(taken, opened, strict=True):
             if isinstance(pane, BackendError):
                 self.post(m.SpawnFailed(ls.agent, ls.attempt, str(pane)))
             else:

@@ -21,7 +21,6 @@ from agentsup.supervisor.store import EventStore, StoreError
 from agentsup.supervisor.sweep import SessionGoneError
 
 log = logging.getLogger("agentsup.engine")
-READY_FILE = "engine.ready"
 LOCK_FILE = "engine.lock"
 EXIT_LOCKED = 3
 EXIT_STORE = 4
@@ -52,7 +51,7 @@ async def _serve(engine: Engine, run: RunDir) -> RunOutcome:
         # Closing the terminal or tmux's SIGHUP must not kill the run's bookkeeping mid-write; stop cleanly.
         loop.add_signal_handler(sig, lambda: engine.post_stop("engine received a signal"))
     try:
-        return await engine.run_until_done(on_ready=(run.path / READY_FILE).touch)
+        return await engine.run_until_done(on_ready=run.ready_file.touch)
     finally:
         await server.close()
 

@@ -99,6 +99,11 @@ class RunDir:
         return self.path / "engine.log"
 
     @property
+    def ready_file(self) -> Path:
+        """Created by the engine once it serves the run (``start`` and ``resume`` wait for it)."""
+        return self.path / "engine.ready"
+
+    @property
     def inbox_dir(self) -> Path:
         """Drop a JSON file here (``{"name": ..., "data": ...}``) to raise an ``external`` event."""
         return self.path / "inbox"
