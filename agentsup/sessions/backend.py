@@ -92,9 +92,15 @@ class Backend(Protocol):
         pipes its output into ``launch.output_log`` from the first byte.
         """
 
-    def spawn_many(self, session: str, launches: Iterable[LaunchSpec]) -> list[Pane | BackendError]:
+    def spawn_many(
+        self,
+        session: str,
+        launches: Iterable[LaunchSpec],
+        on_result: Callable[[LaunchSpec, Pane | BackendError], None] | None = None,
+    ) -> list[Pane | BackendError]:
         """:meth:`spawn` for several launches: each one's pane or error, in the order taken. Each window is
-        asked for before the next launch is taken, so a lazy iterable's work overlaps the backend's."""
+        asked for before the next launch is taken, so a lazy iterable's work overlaps the backend's;
+        ``on_result`` gets each result as soon as it is known."""
 
     def connect(self, session: str) -> None:
         """Keep a connection to ``session`` for the commands that follow (a speed-up; optional)."""

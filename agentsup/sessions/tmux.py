@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -370,48 +371,65 @@ class TmuxBackend:
             raise result
         return result
 
-    def spawn_many(self, session: str, launches: Iterable[LaunchSpec]) -> list[Pane | BackendError]:
+    def spawn_many(
+        self,
+        session: str,
+        launches: Iterable[LaunchSpec],
+        on_result: Callable[[LaunchSpec, Pane | BackendError], None] | None = None,
+    ) -> list[Pane | BackendError]:
         """:meth:`spawn` for several launches: each one's pane, or the error that kept it from starting, in
         the order taken. Launches are taken one at a time and each one's window is asked for before the next
         is taken, so the work of a lazy iterable (preparing the next agent) overlaps tmux's (opening this
-        one's window); the replies are waited for at the end."""
+        one's window). ``on_result`` is called with each launch's result as soon as it is known."""
         _check_session_name(session)
         client = self._client()
         results: list[Pane | BackendError] = []
-        asked: list[tuple[int, LaunchSpec, Callable[[], Reply]]] = []
+        asked: deque[tuple[int, LaunchSpec, _Asked]] = deque()
+
+        def settle(slot: int, launch: LaunchSpec, result: Pane | BackendError) -> None:
+            results[slot] = result
+            if on_result is not None:
+                on_result(launch, result)
+
+        def answered(wait: bool) -> None:
+            while asked and (wait or asked[0][2].done()):
+                slot, launch, ask = asked.popleft()
+                reply = ask.reply()
+                if reply.returncode != 0 and any("in use" in line for line in reply.stderr):
+                    # Someone else (a user, another backend) took the index: re-read the session once.
+                    index = self._allocate_index(session, refresh=True)
+                    reply = self._tmux(self._spawn_commands(session, index, launch))
+                settle(slot, launch, _spawned(session, launch, reply))
+
         for launch in launches:
+            results.append(BackendError("not started"))  # replaced below
             try:
                 _write_launch(launch)
             except BackendError as exc:
-                results.append(exc)
+                settle(len(results) - 1, launch, exc)
                 continue
             except OSError as exc:
-                results.append(BackendError(f"could not write the wrapper of agent {launch.agent!r}: {exc}"))
+                error = BackendError(f"could not write the wrapper of agent {launch.agent!r}: {exc}")
+                settle(len(results) - 1, launch, error)
                 continue
             commands = self._spawn_commands(session, self._allocate_index(session, refresh=False), launch)
-            asked.append((len(results), launch, self._ask(client, commands)))
-            results.append(BackendError("not started"))  # replaced below
-        for slot, launch, reply_of in asked:
-            reply = reply_of()
-            if reply.returncode != 0 and any("in use" in line for line in reply.stderr):
-                # Someone else (a user, another backend) took the index: re-read the session once.
-                index = self._allocate_index(session, refresh=True)
-                reply = self._tmux(self._spawn_commands(session, index, launch))
-            results[slot] = _spawned(session, launch, reply)
+            asked.append((len(results) - 1, launch, self._ask(client, commands)))
+            answered(wait=False)
+        answered(wait=True)
         return results
 
-    def _ask(self, client: ControlClient | None, commands: Commands) -> Callable[[], Reply]:
+    def _ask(self, client: ControlClient | None, commands: Commands) -> _Asked:
         """Send ``commands`` without waiting when the control-mode client can take them (else run them
-        now); the returned call gives the reply."""
+        now)."""
         if client is not None and controlmode.can_send(commands):
             try:
                 (waiting,) = client.submit([commands])
             except ControlClientError:
                 pass  # it ended before the line was written: a process runs it instead
             else:
-                return partial(client.wait, waiting)
+                return _Asked(waiting.done.is_set, partial(client.wait, waiting))
         reply = self._tmux(commands, control=False)
-        return lambda: reply
+        return _Asked(lambda: True, lambda: reply)
 
     def list_panes(self, session: str) -> list[Pane]:
         """Every tagged agent pane of the session, alive or dead, in one call; [] without a session."""
@@ -538,6 +556,14 @@ class TmuxBackend:
     def _is_this_server(self, tmux_env: str) -> bool:
         theirs = tmux_env.split(",", 1)[0]
         return bool(theirs) and os.path.realpath(theirs) == os.path.realpath(self.socket_path())
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """A command list sent: whether its reply is in, and the reply (waiting for it)."""
+
+    done: Callable[[], bool]
+    reply: Callable[[], Reply]
 
 
 @dataclass(frozen=True)

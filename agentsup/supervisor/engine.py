@@ -63,7 +63,7 @@ from agentsup.supervisor.worktrees import WorktreeError, agent_worktree
 
 log = logging.getLogger("agentsup.engine")
 T = TypeVar("T")
-# Launches per I/O job and per write to tmux: the first panes are not held back long by the rest.
+# Launches per spawn lane job (each Spawned is posted as soon as tmux answered, batch or not).
 SPAWN_BATCH = 16
 S = AgentState
 # The kinds whose effect lives beside the fold (see Engine._learn), read again by a resumed engine.
@@ -423,16 +423,17 @@ class Engine:
 
     def spawn_all(self, attempts: Sequence[tuple[str, int]]) -> None:
         """Open the attempts' panes on the spawn lane, SPAWN_BATCH to a job: each job prepares its agents'
-        files and opens their windows with one write to tmux. Each pane's Spawned is posted as its batch is
-        open, so the first ones are not held back by the rest; the intents are already logged."""
+        files and asks tmux for each window as soon as its launch is ready. Each pane's Spawned is posted as
+        soon as tmux answered; the intents are already logged."""
         launchers = [self._launcher(agent, attempt) for agent, attempt in attempts]
         for first in range(0, len(launchers), SPAWN_BATCH):
             self._background(partial(self._spawn_batch, launchers[first : first + SPAWN_BATCH]), lane="spawn")
 
     def _spawn_batch(self, launchers: Sequence[Callable[[], LaunchSpec | m.SpawnFailed]]) -> None:
         """A spawn lane job: prepare the launches one by one, each window asked for as soon as its launch is
-        ready (tmux opens it while the next is prepared), then post what came of each."""
+        ready (tmux opens it while the next is prepared), and each Spawned posted as soon as tmux answered."""
         taken: list[LaunchSpec] = []
+        posted: set[int] = set()
 
         def prepared() -> Iterator[LaunchSpec]:
             for launcher in launchers:
@@ -443,18 +444,22 @@ class Engine:
                 else:
                     self.post(launch)
 
-        ready = prepared()
-        try:
-            opened = self.backend.spawn_many(self.meta.session, ready)
-        except (BackendError, OSError) as exc:
-            for _ in ready:  # the rest are prepared, and fail with the same error
-                pass
-            opened = [BackendError(str(exc)) for _ in taken]
-        for ls, pane in zip(taken, opened, strict=True):
+        def post(ls: LaunchSpec, pane: Pane | BackendError) -> None:
+            posted.add(id(ls))
             if isinstance(pane, BackendError):
                 self.post(m.SpawnFailed(ls.agent, ls.attempt, str(pane)))
             else:
                 self.post(m.Spawned(ls.agent, ls.attempt, pane))
+
+        ready = prepared()
+        try:
+            self.backend.spawn_many(self.meta.session, ready, on_result=post)
+        except (BackendError, OSError) as exc:
+            for _ in ready:  # the rest are prepared, and fail with the same error
+                pass
+            for ls in taken:
+                if id(ls) not in posted:
+                    post(ls, BackendError(str(exc)))
 
     def _launcher(self, agent: str, attempt: int) -> Callable[[], LaunchSpec | m.SpawnFailed]:
         """What the attempt's pane runs, prepared on the I/O pool from what is read here, on the loop."""

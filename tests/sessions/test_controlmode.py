@@ -272,3 +272,24 @@ def test_a_new_client_answers_its_first_command(tmux_env: TmuxEnv) -> None:
             assert client.run([["display-message", "-p", "#{client_control_mode}"]]).stdout == ["1"]
         finally:
             client.close()
+
+
+def test_spawn_many_reports_every_launch_once(tmux_env: TmuxEnv) -> None:
+    """Each result as soon as it is known: a launch refused before tmux is asked comes before the windows
+    asked for earlier; the returned list is in the order taken."""
+    backend = tmux_env.start_session()
+    backend.connect(DEFAULT_SESSION)
+    launches = [tmux_env.launch(f"r{i}", ["true"]) for i in range(6)]
+    launches[3] = dataclasses.replace(launches[3], agent="bad\tname")
+    seen: list[tuple[str, bool]] = []
+
+    results = backend.spawn_many(
+        DEFAULT_SESSION,
+        iter(launches),
+        on_result=lambda ls, r: seen.append((ls.agent, isinstance(r, BackendError))),
+    )
+
+    assert sorted(seen) == sorted((ls.agent, ls.agent == "bad\tname") for ls in launches)
+    assert [isinstance(r, BackendError) for r in results] == [ls.agent == "bad\tname" for ls in launches]
+    assert [r.agent for r in results if not isinstance(r, BackendError)] == ["r0", "r1", "r2", "r4", "r5"]
+    backend.close()
