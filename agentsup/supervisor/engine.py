@@ -85,6 +85,20 @@ class EngineOptions:
     io_threads: int = 8
 
 
+def _lanes(io_threads: int) -> tuple[ThreadPoolExecutor, ...]:
+    """The engine's thread pools: the I/O pool (tmux commands, stops waiting out their grace period,
+    sweeps, samples); reads of agents' files (output, exit, done), so an exit is not read behind a burst of
+    spawns or stops; spawns, one at a time, as preparing an agent's files is Python work and threads doing
+    it at once fight over the GIL with everything else (500 agents at cap 100, exit -> logged p50 100-165
+    ms with spawns on the 8 I/O threads, 55-70 ms on two, 15-25 ms on one; docs/design.md); SQLite reads."""
+    return (
+        ThreadPoolExecutor(io_threads, thread_name_prefix="agentsup-io"),
+        ThreadPoolExecutor(1, thread_name_prefix="agentsup-read"),
+        ThreadPoolExecutor(1, thread_name_prefix="agentsup-spawn"),
+        ThreadPoolExecutor(1, thread_name_prefix="agentsup-db"),
+    )
+
+
 class Engine:
     def __init__(
         self,
@@ -108,15 +122,7 @@ class Engine:
         self.paused = False
         self._queue: asyncio.Queue[m.Message] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._io = ThreadPoolExecutor(self.options.io_threads, thread_name_prefix="agentsup-io")
-        # Reads of agents' files (output, exit, done) have their own lane: an exit is not read behind a
-        # burst of spawns, or of stops waiting out their grace period, on the I/O pool.
-        self._reads = ThreadPoolExecutor(1, thread_name_prefix="agentsup-read")
-        # Spawns too, one at a time: preparing an agent's files is Python work, and threads doing it at once
-        # fight over the GIL with everything else (500 agents at cap 100, exit -> logged p50 100-165 ms
-        # with spawns on the 8 I/O threads, 55-70 ms on two, 15-25 ms on one; docs/design.md).
-        self._spawns = ThreadPoolExecutor(1, thread_name_prefix="agentsup-spawn")
-        self._db = ThreadPoolExecutor(1, thread_name_prefix="agentsup-db")
+        self._io, self._reads, self._spawns, self._db = _lanes(self.options.io_threads)
         self._history: EventStore | None = None  # read-only connection, opened and used on the db thread
         self._paths: dict[
             str, tuple[str, int, str]
@@ -128,9 +134,10 @@ class Engine:
         self._settle_by: dict[str, float] = {}  # when an exited agent's log is read as it is, at the latest
         self._settle_timer: dict[str, asyncio.TimerHandle] = {}  # reads it again after EXIT_SETTLE of quiet
         self._early_done: dict[str, str] = {}  # done-pattern lines read while the agent was starting
+        self._early: dict[str, list[m.AgentMessage]] = {}  # exit and done-file messages while it was starting
         self._capped: set[tuple[str, int]] = set()  # attempts whose output.log reached max_log
-        self.event_log_full = False  # events.db is over max_event_log: alerts below critical are counted
-        self.alerts_unlogged = 0
+        # event_log_full: events.db is over max_event_log, so alerts below critical are counted, not logged.
+        self.event_log_full, self.alerts_unlogged = False, 0
         self._exited: set[tuple[str, int]] = {
             (e.agent, int(str(e.data.get("attempt", 0))))
             for e in store.read(kinds=[EventKind.AGENT_EXIT])
@@ -158,6 +165,7 @@ class Engine:
         self.last_output: dict[str, float] = {}  # agents with idle_after: when they last printed
         self.cli: dict[str, clidriver.CLISession] = {}  # agent CLIs' current attempts
         self._sweep_due = False  # sweep_soon has one coming
+        self._downstream: tuple[Plan, dict[str, list[str]]] | None = None  # the plan's reverse `after`
         self._last_decision: tuple[tuple[int, bool, int | None], Decision] | None = None
         for ev in store.read(kinds=[*_LEARNED]):
             self._learn(ev)
@@ -289,7 +297,6 @@ class Engine:
                 ]
             )
         self._watch.start()
-        self._background(partial(make_agent_dirs, self.run, self.not_started()))
         if resuming:
             await resume.take_over(self)
         # Admission applies to the very first agents too.
@@ -396,12 +403,32 @@ class Engine:
         for start in starts:
             agent, attempt = start.agent, start.attempt
             self._stop_reason.pop(agent, None)  # a reason given to an earlier attempt
+            self._early.pop(agent, None)
             specs.append((EventKind.AGENT_SPAWN, agent, Source.SCHEDULER.value, {"attempt": attempt}))
             specs.append(self._state_event(agent, S.STARTING, Source.SCHEDULER, attempt=attempt))
         await self.record(specs)
         for start in starts:
             self.watch_attempt(start.agent, start.attempt)
         self.spawn_all([(start.agent, start.attempt) for start in starts])
+        if ahead := self._next_in_line(starts):
+            self._background(partial(make_agent_dirs, self.run, ahead))
+
+    def _next_in_line(self, starts: Sequence[Start]) -> list[str]:
+        """The agents waiting on the ones starting now, not started yet: their directories are made now, off
+        the path from an upstream's exit to their start (a new directory costs 0.2-0.6 ms on some file
+        systems, and an agent has four). Not every waiting agent at the run's start: with hundreds of them
+        that burst of directories slowed the first agents' exits being noticed (p99 55 -> 150 ms)."""
+        if self._downstream is None or self._downstream[0] is not self.plan:
+            down: dict[str, list[str]] = {}
+            for name, spec in self.plan.agents.items():
+                for dep in spec.after:
+                    down.setdefault(dep.agent, []).append(name)
+            self._downstream = (self.plan, down)
+        down = self._downstream[1]
+        waiting = {S.PENDING, S.WAITING}
+        return sorted(
+            {n for st in starts for n in down.get(st.agent, ()) if self.state.agents[n].state in waiting}
+        )
 
     def watch_attempt(self, agent: str, attempt: int, offset: int = 0) -> None:
         """Map the attempt's exit, done and output files to it; read its output from ``offset`` on."""
@@ -561,9 +588,12 @@ class Engine:
     async def _handle_agent(self, msg: m.AgentMessage, state: AgentState) -> None:
         match msg:
             case m.Spawned():
-                await self.handle_spawned(msg)
+                await self.handle_spawned(msg, look=False)
             case m.SpawnFailed() if state is S.STARTING:
+                self._early.pop(msg.agent, None)
                 await outcomes.fail(self, msg.agent, Source.BACKEND, f"could not start: {msg.error}")
+            case m.DoneFileSeen() if state is S.STARTING:
+                self._early.setdefault(msg.agent, []).append(msg)  # judged once the pane is in the books
             case m.Exited():
                 await outcomes.on_exited(self, msg)
             case m.DoneFileSeen() if (
@@ -591,7 +621,9 @@ class Engine:
             case m.StopDone():
                 sweep.sweep_now(self)
 
-    async def handle_spawned(self, msg: m.Spawned) -> None:
+    async def handle_spawned(self, msg: m.Spawned, *, look: bool = True) -> None:
+        """The attempt's pane exists: it runs. What its files said while it was starting (an exit, a done
+        file) is handled now; ``look``: read the files too (a resumed engine heard nothing meanwhile)."""
         rec = self.state.agents[msg.agent]
         if rec.state is not S.STARTING:
             return
@@ -603,17 +635,24 @@ class Engine:
             {"attempt": msg.attempt, "window_id": p.window_id, "pane_id": p.pane_id, "pid": p.pid},
         )
         await self.transition(msg.agent, S.RUNNING, Source.BACKEND, before=[spawned])
+        early = self._early.pop(msg.agent, [])
         if (line := self._early_done.pop(msg.agent, None)) is not None:  # printed before it was running
             await outcomes.succeed(self, msg.agent, Source.PATTERN, reason=line[:200])
-            self.check_files(msg.agent, msg.attempt)
+            await self._replay(msg.agent, msg.attempt, early, look)
             return
         self.arm_timeout(msg.agent, msg.attempt, None)
         if msg.agent in self._stop_reason:  # killed while it was starting
             self.stop_agent(msg.agent, self._stop_reason[msg.agent])
         idle.arm(self, msg.agent, msg.attempt)
         await clidriver.on_running(self, msg.agent, msg.attempt)
-        # A quick agent may have exited before the window existed in our books: look now.
-        self.check_files(msg.agent, msg.attempt)
+        await self._replay(msg.agent, msg.attempt, early, look)
+
+    async def _replay(self, agent: str, attempt: int, early: list[m.AgentMessage], look: bool) -> None:
+        """Handle what came while the attempt was starting; with ``look``, look at its files too."""
+        if look:
+            self.check_files(agent, attempt)
+        for msg in early:
+            await self._handle(msg)
 
     def check_files(self, agent: str, attempt: int) -> None:
         """Look at the attempt's done, output and exit files now, as if inotify had just announced them."""

@@ -30,8 +30,9 @@ async def on_exited(engine: Engine, msg: m.Exited) -> None:
     if key in engine._exited or msg.agent in engine._pending_exit:
         return
     rec = engine.state.agents[msg.agent]
-    if rec.state is S.STARTING:
-        return  # handle_spawned looks again once the pane is in the books
+    if rec.state is S.STARTING:  # judged once the pane is in the books (handle_spawned)
+        engine._early.setdefault(msg.agent, []).append(msg)
+        return
     # Read the output to its end first (the wrapper's end marker), so alerts and a done pattern in the
     # last lines count.
     engine._pending_exit[msg.agent] = msg
