@@ -633,8 +633,9 @@ def _write_launch(launch: LaunchSpec) -> None:
     for path in (script, Path(launch.exit_file).absolute(), log):
         path.parent.mkdir(parents=True, exist_ok=True)
     _write_script(script, text)
-    # The log itself is created by pipe-pane's cat (`>>` opens it before cat reads a byte): not here, on the
-    # way to the agent's start, where a new file costs 0.2-0.6 ms on some file systems.
+    # Exists from spawn on, so watchers need not wait for the pipe's shell to open it: a downstream agent
+    # handed this path reads it even when tmux never started the pipe (a pane that died at once).
+    log.touch()
 
 
 def _spawned(session: str, launch: LaunchSpec, reply: Reply) -> Pane | BackendError:

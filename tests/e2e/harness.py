@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -127,3 +128,24 @@ def isolated_agentsup(root: Path, state_name: str = "state") -> Iterator[Agentsu
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], env=env, capture_output=True, check=False)
         wait_until(lambda: not tool.engine_pids(), timeout=15, message="an engine outlived its tmux server")
+
+
+@contextmanager
+def inotify_flooded(agentsup: Agentsup, run_id: str) -> Iterator[Path]:
+    """Overflow the engine's inotify queue: inside the block (which gets the run directory) the engine and
+    the run's tmux server are stopped (tmux continues a stopped pane process, so it is stopped first), and
+    more files than the queue holds are created in ``panes/``. The kernel drops the events after those, so
+    what the block writes is never announced; the engine must find it some other way."""
+    run_dir = agentsup.run_dir(run_id)
+    (engine,) = agentsup.engine_pids()
+    server = int(agentsup.tmux("display-message", "-p", "#{pid}"))
+    queue_max = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    os.kill(server, signal.SIGSTOP)
+    os.kill(engine, signal.SIGSTOP)
+    try:
+        for i in range(queue_max + 100):
+            os.close(os.open(run_dir / "panes" / f"flood.{i}", os.O_CREAT | os.O_WRONLY, 0o600))
+        yield run_dir
+    finally:
+        os.kill(server, signal.SIGCONT)
+        os.kill(engine, signal.SIGCONT)

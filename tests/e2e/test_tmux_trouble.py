@@ -12,7 +12,7 @@ import pytest
 
 from agentsup.supervisor.events import Event, EventKind
 from agentsup.supervisor.reading import EXIT_SETTLE
-from tests.e2e.harness import Agentsup, wait_until
+from tests.e2e.harness import Agentsup, inotify_flooded, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tmux]
 
@@ -192,24 +192,10 @@ cmd = 'while [ ! -e "$AGENTSUP_OUT/go" ]; do sleep 0.05; done'
 def test_the_sweep_catches_an_exit_that_inotify_never_reported(agentsup: Agentsup, tmp_path: Path) -> None:
     start(agentsup, tmp_path, GATE, "flood")
     wait_until(lambda: agents(agentsup, "flood")["gate"]["state"] == "running", timeout=60)
-    run_dir = agentsup.run_dir("flood")
-    (engine,) = agentsup.engine_pids()
-    server = int(agentsup.tmux("display-message", "-p", "#{pid}"))
-    queue_max = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
-
-    # While the engine cannot read its inotify queue, more events than the queue holds fill it: the kernel
-    # drops the rest, the exit record's rename among them. (tmux continues a stopped pane process, so its
-    # server is stopped first.)
-    os.kill(server, signal.SIGSTOP)
-    os.kill(engine, signal.SIGSTOP)
-    try:
-        for i in range(queue_max + 100):
-            os.close(os.open(run_dir / "panes" / f"flood.{i}", os.O_CREAT | os.O_WRONLY, 0o600))
+    # The exit record's rename comes after the flood: inotify never reports it.
+    with inotify_flooded(agentsup, "flood") as run_dir:
         (run_dir / "agents" / "gate" / "out" / "go").touch()
         wait_until((run_dir / "panes" / "gate.1.exit.json").exists, timeout=30)
-    finally:
-        os.kill(server, signal.SIGCONT)
-        os.kill(engine, signal.SIGCONT)
 
     wait_until(lambda: agents(agentsup, "flood")["gate"]["state"] == "succeeded", timeout=60)
     log = run_dir / "engine.log"
