@@ -7,6 +7,7 @@ import fcntl
 import logging
 import resource
 import signal
+import threading
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import IO
@@ -56,6 +57,21 @@ async def _serve(engine: Engine, run: RunDir) -> RunOutcome:
         await server.close()
 
 
+def log_thread_deaths() -> None:
+    """Log an exception that ends a thread (watchdog's readers, a pool's worker) to the engine's log; by
+    default Python prints it to stderr, which is the engine's tmux window, where nobody reads it."""
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        name = args.thread.name if args.thread is not None else "a thread"
+        log.error(
+            "%s died of an exception; what it did is left to the sweep",
+            name,
+            exc_info=args.exc_value,
+        )
+
+    threading.excepthook = hook
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m agentsup.supervisor RUN_DIR", flush=True)
@@ -64,6 +80,7 @@ def main(argv: list[str]) -> int:
     handler = RotatingFileHandler(run.engine_log, maxBytes=ENGINE_LOG_BYTES, backupCount=ENGINE_LOG_KEEP)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    log_thread_deaths()
     lock = hold_engine_lock(run)
     if lock is None:
         log.error("another engine is serving run %s; this one leaves it alone", run.run_id)
