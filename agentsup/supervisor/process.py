@@ -85,6 +85,7 @@ def main(argv: list[str]) -> int:
     if lock is None:
         log.error("another engine is serving run %s; this one leaves it alone", run.run_id)
         return EXIT_LOCKED
+    backend: TmuxBackend | None = None
     try:
         meta = run.read_meta()
         plan = parse_plan(
@@ -117,11 +118,16 @@ def main(argv: list[str]) -> int:
     except Exception:
         log.exception("engine crashed")
         raise
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
-    log.info("run finished: %s (engine peak RSS %d MiB)", outcome.value, peak)
-    if not meta.keep_session:
-        # Close the agents' windows; the session ends with this process, the last window left.
-        for pane in backend.list_panes(meta.session):
-            backend.kill_window(pane.window_id)
-    backend.close()
-    return 0 if outcome is RunOutcome.SUCCEEDED else 1
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+        log.info("run finished: %s (engine peak RSS %d MiB)", outcome.value, peak)
+        if not meta.keep_session:
+            # Close the agents' windows; the session ends with this process, the last window left.
+            for pane in backend.list_panes(meta.session):
+                backend.kill_window(pane.window_id)
+        return 0 if outcome is RunOutcome.SUCCEEDED else 1
+    finally:
+        # Whatever ended the engine, its tmux control-mode client leaves with it: a client left attached
+        # keeps a killed tmux server alive until it goes, and a new server cannot start meanwhile.
+        if backend is not None:
+            backend.close()
