@@ -164,7 +164,6 @@ class Engine:
         self._memory_short = False
         self.last_output: dict[str, float] = {}  # agents with idle_after: when they last printed
         self.cli: dict[str, clidriver.CLISession] = {}  # agent CLIs' current attempts
-        self._sweep_due = False  # sweep_soon has one coming
         self._downstream: tuple[Plan, dict[str, list[str]]] | None = None  # the plan's reverse `after`
         self._last_decision: tuple[tuple[int, bool, int | None], Decision] | None = None
         for ev in store.read(kinds=[*_LEARNED]):
@@ -759,22 +758,6 @@ class Engine:
         self._background(
             partial(self.backend.stop, pane, self.options.grace, also), lambda _: m.StopDone(agent, attempt)
         )
-
-    def sweep_soon(self) -> None:
-        """A sweep in a moment; one for any number of calls meanwhile."""
-        if self._sweep_due:
-            return
-        self._sweep_due = True
-
-        def go() -> None:
-            self._sweep_due = False
-            sweep.sweep_now(self)
-
-        self.loop.call_later(sweep.SOON, go)
-
-    def exit_pane_dead(self, agent: str, attempt: int) -> None:
-        """A sweep saw the pane of ``agent``'s attempt dead (see ``reading.DEAD_PANE_SETTLE``)."""
-        reading.pane_dead(self, agent, attempt)
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -31,11 +31,6 @@ log = logging.getLogger("agentsup.engine")
 # still writing.
 EXIT_SETTLE = 15.0
 EXIT_SETTLE_MAX = 120.0
-# Once tmux shows the pane dead nothing more can reach its log, bar what pipe-pane's cat still holds. And the
-# marker may never come: tmux drops the bytes it had not yet handed to the pipe when the pane dies (seen for
-# about one `true` agent in a thousand on a loaded machine), so an exit waits this long after the sweep saw
-# the pane dead, not EXIT_SETTLE.
-DEAD_PANE_SETTLE = 0.25
 
 
 def read_tail(tail: OutputTail, agent: str, attempt: int, final: bool, exiting: bool) -> m.OutputRead:
@@ -122,29 +117,6 @@ async def on_output(engine: Engine, msg: m.OutputRead) -> None:
         await outcomes.conclude_exit(engine, pending)
 
 
-def pane_dead(engine: Engine, agent: str, attempt: int) -> None:
-    """The sweep saw the pane of an exited agent dead: if its exit still waits for the end marker, it waits
-    DEAD_PANE_SETTLE more at most."""
-    exited = engine._pending_exit.get(agent)
-    tail = engine._tails.get(agent)
-    if exited is None or exited.attempt != attempt or tail is None or tail.ended:
-        return
-    deadline = engine.clock() + DEAD_PANE_SETTLE
-    if deadline >= engine._settle_by.get(agent, deadline + 1):
-        return
-    log.info(
-        "the pane of %s (attempt %d) is dead and its log has no end marker yet: its exit waits %.2f s more",
-        agent,
-        attempt,
-        DEAD_PANE_SETTLE,
-    )
-    engine._settle_by[agent] = deadline
-    if (timer := engine._settle_timer.pop(agent, None)) is not None:
-        timer.cancel()
-    post = partial(engine._queue.put_nowait, m.OutputGrew(agent, attempt))
-    engine._settle_timer[agent] = engine.loop.call_later(DEAD_PANE_SETTLE, post)
-
-
 def output_settled(engine: Engine, exited: m.Exited, *, grew: bool) -> bool:
     """Whether the exited attempt's log holds all it printed: the wrapper's end marker was read, or
     there will be none (no exit record: the wrapper was killed), or the log has been quiet EXIT_SETTLE
@@ -158,7 +130,6 @@ def output_settled(engine: Engine, exited: m.Exited, *, grew: bool) -> bool:
     if agent not in engine._settle_by:
         engine._settle_by[agent] = now + EXIT_SETTLE_MAX
         grew = True
-        engine.sweep_soon()  # is the pane dead already? (see DEAD_PANE_SETTLE)
     deadline = engine._settle_by[agent]
     if now >= deadline:
         return True

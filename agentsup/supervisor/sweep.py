@@ -132,8 +132,6 @@ async def reconcile(engine: Engine, sweep: m.Swept, gone: str = WINDOW_GONE) -> 
             if key not in engine._exited and agent not in engine._pending_exit:
                 log.info("the sweep found the exit record of %s (attempt %d) before inotify did", *key)
             await engine._handle(sweep.exits[key])
-            if (dead := by_key.get(key)) is not None and dead.dead:  # its log gets nothing more
-                engine.exit_pane_dead(agent, attempt)
             continue
         pane = by_key.get(key)
         if pane is None:
