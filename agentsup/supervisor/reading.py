@@ -6,7 +6,6 @@ Parts of the engine, split out by concern; they share its state.
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from agentsup.supervisor.engine import Engine
 
 S = AgentState
-log = logging.getLogger("agentsup.engine")
 
 # How long an exit waits for tmux's pipe-pane to bring the agent's last bytes (and the wrapper's end marker)
 # into its log: until the log has been quiet EXIT_SETTLE seconds, and EXIT_SETTLE_MAX at most (processes the

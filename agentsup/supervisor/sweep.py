@@ -154,11 +154,8 @@ async def reconcile(engine: Engine, sweep: m.Swept, gone: str = WINDOW_GONE) -> 
                 sweep_soon(engine)
 
 
-SOON = 0.2  # seconds from a sweep_soon to its sweep
-
-
 def sweep_soon(engine: Engine) -> None:
-    engine.loop.call_later(SOON, sweep_now, engine)
+    engine.loop.call_later(0.2, sweep_now, engine)
 
 
 def _stop_leftovers(engine: Engine, agent: str, attempt: int) -> None:
