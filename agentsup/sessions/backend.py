@@ -135,6 +135,11 @@ class Backend(Protocol):
     ) -> None:
         """:meth:`stop` for several panes at once: one grace period for all of them."""
 
+    def close_dead_pane(self, pane_id: str) -> bool:
+        """Close the pane if it is dead and say True (also when it is gone): its output pipe gets nothing
+        more. False while it lives."""
+        ...
+
     def kill_window(self, window_id: str) -> None:
         """Close an agent window; no error when it is already gone."""
 

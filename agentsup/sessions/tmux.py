@@ -530,6 +530,25 @@ class TmuxBackend:
         lines = self._run_unless_gone([["display-message", "-p", "#{pid}"]], "report its pid")
         return int(lines[0]) if lines and lines[0].isdigit() else None
 
+    def close_dead_pane(self, pane_id: str) -> bool:
+        """Close the pane if it is dead, and say True: tmux will write nothing more into its ``pipe-pane``,
+        which ends once its ``cat`` has written what the pipe still holds. True also when the pane is gone;
+        False while it lives.
+
+        tmux marks a pane dead only after it has handed the pipe every byte it read from the pane
+        (``window_pane_destroy_ready``), and reads nothing from a dead pane; it also refuses to close a
+        dead pane's pipe, so the pane goes, and the pipe with it."""
+        _check_id("pane", pane_id, _PANE_ID)
+        what = f"read the state of pane {pane_id}"
+        # display-message prints an empty line for a pane that is gone, so the pane names itself.
+        shown = self._run_unless_gone(
+            [["display-message", "-p", "-t", pane_id, "#{pane_id} #{pane_dead}"]], what
+        )
+        if shown != [f"{pane_id} 1"]:
+            return shown is None or not shown or not shown[0].startswith(f"{pane_id} ")
+        self._run_unless_gone([["kill-pane", "-t", pane_id]], f"close pane {pane_id}")
+        return True
+
     def kill_window(self, window_id: str) -> None:
         """Close an agent window; no error when it is already gone."""
         _check_id("window", window_id, _WINDOW_ID)

@@ -603,6 +603,8 @@ class Engine:
             case m.OutputGrew():
                 self._read_output(msg.agent, msg.attempt, final=False)
                 clidriver.poke(self, msg.agent)
+            case m.PipeEnded():
+                reading.on_pipe_ended(self, msg)
             case (
                 m.HookGrew()
                 | m.HooksRead()

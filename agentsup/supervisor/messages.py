@@ -41,6 +41,15 @@ class OutputGrew:
 
 
 @dataclass(frozen=True)
+class PipeEnded:
+    """Whether tmux will write nothing more into the attempt's output log (see ``reading.pipe_ended``)."""
+
+    agent: str
+    attempt: int
+    ended: bool
+
+
+@dataclass(frozen=True)
 class OutputRead:
     agent: str
     attempt: int
@@ -239,6 +248,7 @@ Message = (
     | DoneFileSeen
     | OutputGrew
     | OutputRead
+    | PipeEnded
     | Spawned
     | SpawnFailed
     | TimedOut
@@ -261,6 +271,7 @@ AgentMessage = (
     | DoneFileSeen
     | OutputGrew
     | OutputRead
+    | PipeEnded
     | Spawned
     | SpawnFailed
     | TimedOut

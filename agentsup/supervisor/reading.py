@@ -6,10 +6,18 @@ Parts of the engine, split out by concern; they share its state.
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import logging
+import math
+import os
+import time
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentsup.plan.model import Severity
+from agentsup.sessions.backend import Backend, BackendError
 from agentsup.supervisor import idle, outcomes
 from agentsup.supervisor import messages as m
 from agentsup.supervisor.events import JSON, EventKind, EventSpec
@@ -20,6 +28,7 @@ from agentsup.supervisor.states import ACTIVE, AgentState, Source
 if TYPE_CHECKING:
     from agentsup.supervisor.engine import Engine
 
+log = logging.getLogger("agentsup.engine")
 S = AgentState
 
 # How long an exit waits for tmux's pipe-pane to bring the agent's last bytes (and the wrapper's end marker)
@@ -29,6 +38,15 @@ S = AgentState
 # still writing.
 EXIT_SETTLE = 15.0
 EXIT_SETTLE_MAX = 120.0
+# The end marker can also be lost for good: tmux closes a pane whose process ended when it finds nothing
+# left to read, and the kernel may not have handed it the last bytes yet (about one agent `true` in fifteen
+# hundred on a loaded machine). An exit still without its marker this long after it was seen ends the
+# pipe once the pane is dead (``pipe_ended``), asking again every PIPE_CHECK_EVERY until it is or the exit
+# settles. A marker merely late comes well within PIPE_CHECK_AFTER: ending the pipe closes the dead pane.
+PIPE_CHECK_AFTER = 1.0
+PIPE_CHECK_EVERY = 1.0
+PIPE_DRAIN_MAX = 10.0  # how long the pipe's cat may take to write what the socket still holds
+_DRAIN_POLL = 0.01
 
 
 def read_tail(tail: OutputTail, agent: str, attempt: int, final: bool, exiting: bool) -> m.OutputRead:
@@ -115,10 +133,81 @@ async def on_output(engine: Engine, msg: m.OutputRead) -> None:
         await outcomes.conclude_exit(engine, pending)
 
 
+def writers_gone(path: Path) -> bool | None:
+    """Whether no process has ``path`` open for writing; None where this cannot be told.
+
+    Linux grants a read lease on a file only while nothing has it open for writing; the lease taken is
+    given back at once."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as exc:
+        return False if exc.errno in (errno.EAGAIN, errno.EBUSY) else None
+    else:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        return True
+    finally:
+        os.close(fd)
+
+
+def pipe_ended(backend: Backend, pane_id: str, log: Path) -> bool:
+    """Whether everything tmux read from the pane is in ``log`` (blocking): the pane is dead and now closed
+    (:meth:`Backend.close_dead_pane`), and the pipe's ``cat`` has written what it was handed and closed the
+    log. False while the pane lives, or when that cannot be told: the exit then settles by time."""
+    try:
+        if not backend.close_dead_pane(pane_id):
+            return False
+    except BackendError:
+        return False
+    deadline = time.monotonic() + PIPE_DRAIN_MAX
+    while (gone := writers_gone(log)) is False and time.monotonic() < deadline:
+        time.sleep(_DRAIN_POLL)
+    return gone is True
+
+
+def check_pipe(engine: Engine, exited: m.Exited, after: float) -> None:
+    """In ``after`` seconds, if the exit is still waiting for its log, ask on the I/O pool whether its pipe
+    has ended."""
+
+    def ask() -> None:
+        agent, attempt = exited.agent, exited.attempt
+        pending = engine._pending_exit.get(agent)
+        pane = engine.pane_of(agent)
+        if pending is None or pending.attempt != attempt or pane is None:
+            return
+        job = partial(pipe_ended, engine.backend, pane.pane_id, engine.run.output_log(agent, attempt))
+        engine._background(job, partial(m.PipeEnded, agent, attempt))
+
+    engine.loop.call_later(after, ask)
+
+
+def on_pipe_ended(engine: Engine, msg: m.PipeEnded) -> None:
+    """The pipe of an exit still waiting for its end marker has ended: the next read of its log is the last.
+    Not yet: ask again later."""
+    pending = engine._pending_exit.get(msg.agent)
+    if pending is None or pending.attempt != msg.attempt:
+        return
+    if msg.ended:
+        log.info(
+            "%s (attempt %d) ended without its end marker in its log; tmux's pipe has ended, so the log "
+            "holds all tmux read from the pane",
+            msg.agent,
+            msg.attempt,
+        )
+        engine._settle_by[msg.agent] = -math.inf
+        engine._read_output(msg.agent, msg.attempt, final=False)
+    else:
+        check_pipe(engine, pending, PIPE_CHECK_EVERY)
+
+
 def output_settled(engine: Engine, exited: m.Exited, *, grew: bool) -> bool:
     """Whether the exited attempt's log holds all it printed: the wrapper's end marker was read, or
-    there will be none (no exit record: the wrapper was killed), or the log has been quiet EXIT_SETTLE
-    seconds (``grew``: this read found more), or EXIT_SETTLE_MAX have passed since the exit was seen.
+    there will be none (no exit record: the wrapper was killed), or the pipe has ended (``pipe_ended``), or
+    the log has been quiet EXIT_SETTLE seconds (``grew``: this read found more), or EXIT_SETTLE_MAX have
+    passed since the exit was seen.
     Until then the log's next write (or the deadline) reads again."""
     agent = exited.agent
     tail = engine._tails.get(agent)
@@ -128,6 +217,7 @@ def output_settled(engine: Engine, exited: m.Exited, *, grew: bool) -> bool:
     if agent not in engine._settle_by:
         engine._settle_by[agent] = now + EXIT_SETTLE_MAX
         grew = True
+        check_pipe(engine, exited, PIPE_CHECK_AFTER)
     deadline = engine._settle_by[agent]
     if now >= deadline:
         return True

@@ -208,6 +208,49 @@ def test_the_sweep_catches_an_exit_that_inotify_never_reported(agentsup: Agentsu
     wait_until(lambda: agentsup.status_json("flood")["state"] == "succeeded", timeout=60)
 
 
+LOST_MARKER = """
+[agents.quiet]
+cmd = 'echo before; while [ ! -e "$AGENTSUP_OUT/go" ]; do sleep 0.05; done; echo after'
+
+[agents.next]
+after = ["quiet"]
+cmd = "true"
+"""
+
+
+def test_an_exit_whose_last_bytes_never_reach_the_log_is_judged_once_tmux_pipe_has_ended(
+    agentsup: Agentsup, tmp_path: Path
+) -> None:
+    """tmux may close a pane whose process ended before the kernel handed it the pane's last bytes: the
+    wrapper's end marker never reaches the log. Here the pipe is closed by hand before the agent's last
+    line and the marker. The engine must see that tmux's pipe has ended (the pane is dead, its cat gone),
+    not wait out the settle time for a marker that cannot come."""
+    start(agentsup, tmp_path, LOST_MARKER, "lost")
+    run_dir = agentsup.run_dir("lost")
+    log = run_dir / "panes" / "quiet.1.log"
+    wait_until(lambda: log.exists() and "before" in log.read_text(), timeout=60)
+    wait_until(lambda: any(e.kind is EventKind.AGENT_SPAWNED for e in agentsup.events("lost")), timeout=30)
+    (spawned,) = [
+        e for e in agentsup.events("lost") if e.kind is EventKind.AGENT_SPAWNED and e.agent == "quiet"
+    ]
+    pane = str(spawned.data["pane_id"])
+    agentsup.tmux("pipe-pane", "-t", pane)  # no command: tmux closes the pane's pipe
+    pipe = ("display-message", "-p", "-t", pane, "#{pane_pipe}")
+    wait_until(lambda: agentsup.tmux(*pipe).strip() == "0", timeout=30)
+
+    (run_dir / "agents" / "quiet" / "out" / "go").touch()
+
+    wait_until(lambda: agentsup.status_json("lost")["state"] == "succeeded", timeout=60)
+    assert log.read_bytes() == b"before\r\n"  # neither its last line nor the end marker came
+    engine_log = (run_dir / "engine.log").read_text()
+    assert "quiet (attempt 1) ended without its end marker in its log; tmux's pipe has ended" in engine_log
+    assert "Traceback" not in engine_log
+    (exit_event,) = [
+        e for e in agentsup.events("lost") if e.kind is EventKind.AGENT_EXIT and e.agent == "quiet"
+    ]
+    assert (exit_event.source, exit_event.data["code"]) == ("exit_file", 0)
+
+
 OLD_TMUX = """#!/bin/sh
 # Says it is tmux 2.6 and can do nothing else.
 case " $* " in *" -V "*) echo "tmux 2.6"; exit 0 ;; esac

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from agentsup.sessions import BackendError, ExitRecord, LaunchSpec, Pane, TmuxBackend, read_exit_file
+from agentsup.supervisor.reading import writers_gone
 from tests.tmuxenv import DEFAULT_SESSION, TmuxEnv, wait_until
 
 pytestmark = pytest.mark.tmux
@@ -393,6 +394,25 @@ def test_kill_window_and_session_tolerate_absence(tmux_env: TmuxEnv) -> None:
     backend.kill_session(DEFAULT_SESSION)
     assert not backend.has_session(DEFAULT_SESSION)
     backend.kill_session(DEFAULT_SESSION)
+
+
+def test_close_dead_pane_closes_only_a_dead_pane_and_its_pipe_ends(tmux_env: TmuxEnv) -> None:
+    backend = tmux_env.start_session()
+    live_launch = tmux_env.launch("live", ["sleep", "100"])
+    dead_launch = tmux_env.launch("dead", ["sh", "-c", "echo bye"])
+    live = backend.spawn(DEFAULT_SESSION, live_launch)
+    dead = backend.spawn(DEFAULT_SESSION, dead_launch)
+    wait_until(lambda: (p := pane_of(backend, dead)) is not None and p.dead, message="dead pane")
+    assert writers_gone(dead_launch.output_log) is False  # the pipe's cat lives on with the dead pane
+
+    assert backend.close_dead_pane(live.pane_id) is False
+    assert backend.close_dead_pane(dead.pane_id) is True
+
+    wait_until(lambda: writers_gone(dead_launch.output_log), message="the dead pane's pipe to end")
+    assert b"bye" in dead_launch.output_log.read_bytes()
+    assert [p.agent for p in backend.list_panes(DEFAULT_SESSION)] == ["live"]
+    assert backend.close_dead_pane(dead.pane_id) is True  # gone: nothing more comes either
+    assert writers_gone(live_launch.output_log) is False
 
 
 @pytest.mark.parametrize("how", ["kill_window", "kill_session"])
