@@ -237,13 +237,23 @@ def watching(directory: Path) -> Iterator[Arrivals]:
 def floor_script(exit_file: Path, command: str = "true") -> str:
     """What agentsup's wrapper does, minimally: start time, run, end time, exit file written atomically.
 
-    It holds no single quote (when ``exit_file`` needs no quoting), so it can be single-quoted for tmux's
-    own command parser (control mode)."""
-    tmp, final = shlex.quote(f"{exit_file}.tmp"), shlex.quote(str(exit_file))
+    As agentsup's wrapper does, it writes the file beside the watched directory (in ``floor_tmp``) and
+    renames it in: a rename inside the watched directory reports a moved-from event, which watchdog may
+    hold 0.5 s, and every event behind it. It holds no single quote (when the paths need no quoting), so it
+    can be single-quoted for tmux's own command parser (control mode)."""
+    tmp = shlex.quote(str(floor_tmp(exit_file) / f"{exit_file.name}.tmp"))
+    final = shlex.quote(str(exit_file))
     return (
         f"s=$(date +%s.%N); {command}; e=$(date +%s.%N); "
         f'printf "%s %s\\n" "$s" "$e" > {tmp} && mv -f -- {tmp} {final}'
     )
+
+
+def floor_tmp(exit_file: Path) -> Path:
+    """The directory the floor's wrapper writes ``exit_file`` in before renaming it into place; made here."""
+    path = exit_file.parent.with_name(exit_file.parent.name + "-tmp")
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def floor_session(tmux: str, socket: str, session: str, env: Mapping[str, str]) -> None:

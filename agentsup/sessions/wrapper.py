@@ -85,6 +85,15 @@ def _comment_safe(value: str) -> str:
     return value.replace("\n", " ").replace("\r", " ")
 
 
+def exit_tmp_path(launch: LaunchSpec) -> Path:
+    """Where the wrapper writes its exit record before renaming it into place: beside the script, not in the
+    exit file's directory. The engine watches that directory, and a rename inside it reports a moved-from
+    event, which watchdog holds up to 0.5 s for its moved-to, and every event after it with it, whenever it
+    reads the first before the second is queued. A rename from elsewhere reports a created file only."""
+    exit_file = Path(launch.exit_file).absolute()
+    return Path(launch.script).absolute().parent / f"{exit_file.name}.tmp"
+
+
 def render_wrapper(launch: LaunchSpec) -> str:
     """The wrapper script for ``launch``; BackendError when a value cannot be passed to a process."""
     if not launch.argv:
@@ -118,7 +127,7 @@ def render_wrapper(launch: LaunchSpec) -> str:
         fix_started=_NOW_FIX.format("agentsup_started"),
         fix_ended=_NOW_FIX.format("agentsup_ended"),
         cwd_failure=CWD_FAILURE_CODE,
-        exit_tmp=shlex.quote(exit_file + ".tmp"),
+        exit_tmp=shlex.quote(str(exit_tmp_path(launch))),
         exit_file=shlex.quote(exit_file),
         guard=guard,
         end_marker=END_MARKER_PRINTF,

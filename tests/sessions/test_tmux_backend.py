@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from agentsup.sessions import BackendError, ExitRecord, LaunchSpec, Pane, TmuxBackend, read_exit_file
+from agentsup.sessions.wrapper import exit_tmp_path
 from agentsup.supervisor.reading import writers_gone
 from tests.tmuxenv import DEFAULT_SESSION, TmuxEnv, wait_until
 
@@ -75,7 +76,7 @@ def test_exit_file_records_code_and_times(tmux_env: TmuxEnv) -> None:
     assert record.signal is None
     assert before - 1 <= record.started_at <= record.ended_at <= time.time() + 1
     assert record.ended_at - record.started_at >= 0.15
-    assert not launch.exit_file.with_name("exit.json.tmp").exists()
+    assert not exit_tmp_path(launch).exists()
     assert launch.script.stat().st_mode & 0o777 == 0o700
 
 

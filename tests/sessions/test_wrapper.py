@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 from pathlib import Path
 
 import pytest
+from watchdog.events import FileCreatedEvent, FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
 
 from agentsup.sessions import END_MARKER, BackendError, LaunchSpec, read_exit_file, render_wrapper
+from agentsup.sessions.wrapper import exit_tmp_path
 
 
 def make_launch(tmp_path: Path, **changes: object) -> LaunchSpec:
@@ -137,7 +141,38 @@ def test_the_started_guard_leaves_noclobber_off_for_the_rest(tmp_path: Path) -> 
     """The guard creates its marker with noclobber; a stale exit.json.tmp (a wrapper killed while writing
     it) must still be overwritten afterwards, or the attempt would end without a record."""
     launch = make_launch(tmp_path, argv=("true",), started_marker=tmp_path / "a.1.started")
-    launch.exit_file.with_name(launch.exit_file.name + ".tmp").write_text("stale")
+    exit_tmp_path(launch).write_text("stale")
 
     assert run_wrapper(launch).returncode == 0
     assert json.loads(launch.exit_file.read_text())["code"] == 0
+
+
+def test_the_exit_record_arrives_in_its_directory_as_a_created_file_not_a_rename_within_it(
+    tmp_path: Path,
+) -> None:
+    """The engine watches the exit file's directory. A rename inside it would report a moved-from event,
+    which watchdog may hold 0.5 s (and every event behind it) waiting for the moved-to."""
+    panes = tmp_path / "panes"
+    panes.mkdir()
+    (tmp_path / "attempt").mkdir()
+    launch = make_launch(tmp_path, script=tmp_path / "attempt" / "run.sh", exit_file=panes / "a.1.exit.json")
+    seen: queue.Queue[FileSystemEvent] = queue.Queue()
+
+    class Handler(FileSystemEventHandler):
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            if not event.is_directory:
+                seen.put(event)
+
+    observer = Observer()
+    observer.schedule(Handler(), str(panes), recursive=False)
+    observer.start()
+    try:
+        assert run_wrapper(launch).returncode == 0
+        event = seen.get(timeout=10)
+    finally:
+        observer.stop()
+        observer.join(timeout=5)
+
+    assert (type(event), event.src_path) == (FileCreatedEvent, str(launch.exit_file))
+    assert [p.name for p in panes.iterdir()] == ["a.1.exit.json"]
+    assert exit_tmp_path(launch).parent == tmp_path / "attempt"
