@@ -53,6 +53,7 @@ class Decision:
 
 _WAITING_ROOM = frozenset({_S.PENDING, _S.WAITING, _S.RETRYING, _S.RATE_LIMITED})
 _DUE_LATER = frozenset({_S.RETRYING, _S.RATE_LIMITED})  # started again at retry_at
+_UNSTARTED = frozenset({_S.PENDING, _S.WAITING})
 
 
 def retry_at(spec: AgentSpec, attempts: int, now: float, rand: float) -> float | None:
@@ -148,7 +149,7 @@ def _cascade_skips(plan: Plan, deps: _Deps, states: dict[str, AgentState]) -> li
     while changed:
         changed = False
         for name, spec in plan.agents.items():
-            if states[name] not in (_S.PENDING, _S.WAITING):
+            if not spec.after or states[name] not in _UNSTARTED:
                 continue
             for dep in spec.after:
                 status = deps.status(dep, states)
@@ -170,8 +171,10 @@ def _ready(spec: AgentSpec, deps: _Deps, states: Mapping[str, AgentState], now: 
 
 
 def _pool_counts(plan: Plan, states: Mapping[str, AgentState]) -> dict[str, int]:
-    """Active agents per pool."""
+    """Active agents per pool (none without pools: an agent naming an undeclared pool never starts)."""
     counts: dict[str, int] = {}
+    if not plan.run.pools:
+        return counts
     for name, state in states.items():
         pool = plan.agents[name].pool if name in plan.agents else None
         if pool is not None and state in ACTIVE:
@@ -218,7 +221,7 @@ def schedule(
     wake_at: float | None = None
     for name, spec in plan.agents.items():
         rec, state = records[name], states[name]
-        if not _ready(spec, deps, states, now):
+        if state not in _WAITING_ROOM or not _ready(spec, deps, states, now):
             if state in _DUE_LATER and rec.retry_at is not None:
                 wake_at = rec.retry_at if wake_at is None else min(wake_at, rec.retry_at)
             continue
