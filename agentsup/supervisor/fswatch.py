@@ -23,7 +23,7 @@ COMPLETE_FILES: list[type[FileSystemEvent]] = [FileClosedEvent, FileMovedEvent]
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, notify: Callable[[str], None], wanted: list[type[FileSystemEvent]]) -> None:
+    def __init__(self, notify: Callable[[str, bool], None], wanted: list[type[FileSystemEvent]]) -> None:
         self._notify = notify
         self._wanted = tuple(wanted)
 
@@ -32,19 +32,20 @@ class _Handler(FileSystemEventHandler):
             return
         # A rename (the wrapper's atomic exit.json) reports the new name as dest_path.
         path = event.dest_path or event.src_path
-        self._notify(path if isinstance(path, str) else path.decode())
+        self._notify(path if isinstance(path, str) else path.decode(), type(event) is FileCreatedEvent)
 
 
 class FileWatch:
-    """Calls ``notify(path)`` from watchdog's thread for every file created, written or renamed into place
-    directly in one of ``roots`` (not below them).
+    """Calls ``notify(path, created)`` from watchdog's thread for every file created (``created``, also a
+    file renamed in from a directory not watched), written or renamed into place directly in one of
+    ``roots`` (not below them).
 
     The callee filters; inotify may also miss events (queue overflow), which the engine's reconcile
     sweep covers.
     """
 
     def __init__(
-        self, roots: Sequence[tuple[Path, list[type[FileSystemEvent]]]], notify: Callable[[str], None]
+        self, roots: Sequence[tuple[Path, list[type[FileSystemEvent]]]], notify: Callable[[str, bool], None]
     ) -> None:
         self._observer = Observer()
         self._observer.daemon = True

@@ -9,7 +9,7 @@ import pexpect
 import pytest
 
 from agentsup.supervisor.events import Event, EventKind
-from tests.e2e.harness import Agentsup
+from tests.e2e.harness import Agentsup, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tmux]
 
@@ -164,3 +164,31 @@ def test_core_run_end_to_end(agentsup: Agentsup, tmp_path: Path) -> None:
 
     # The run's tmux session is gone with the run.
     assert not agentsup.has_session("core-1")
+
+
+STARTED = """
+[agents.server]
+cmd = 'while [ ! -e "$GO" ]; do sleep 0.05; done'
+
+[agents.client]
+after = [{ agent = "server", when = "started" }]
+cmd = 'touch "$GO"'
+"""
+
+
+def test_an_agent_waiting_on_another_s_start_starts_while_that_one_runs(
+    agentsup: Agentsup, tmp_path: Path
+) -> None:
+    """The server runs until the client, which waits on the server's start, lets it end. The engine skips
+    the scheduler's pass after a pane opens, unless some agent waits on that start: without the exception,
+    the client would wait for an event that never comes."""
+    plan = tmp_path / "plan.toml"
+    plan.write_text(STARTED)
+    agentsup.env["GO"] = str(tmp_path / "go")
+
+    agentsup.run("start", str(plan), "--detach", "--run-id", "started")
+
+    wait_until(lambda: agentsup.status_json("started")["state"] != "running", timeout=60)
+    assert agentsup.status_json("started")["state"] == "succeeded"
+    by_name = {a["name"]: a for a in agentsup.status_json("started")["agents"]}
+    assert by_name["server"]["state"] == by_name["client"]["state"] == "succeeded"
