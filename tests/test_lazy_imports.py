@@ -22,3 +22,11 @@ def test_the_cli_does_not_import_the_engine(heavy: str) -> None:
     code = f"import sys, agentsup.cli; print({heavy!r} in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_engine_imports_libtmux_only_to_run_tmux_as_a_process() -> None:
+    """The engine's tmux commands go through its control-mode client; libtmux (0.04 s to import) is only
+    for the commands run as a process."""
+    code = "import sys, agentsup.supervisor.process; print('libtmux' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

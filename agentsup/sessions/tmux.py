@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -20,15 +21,16 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-
-import libtmux
-from libtmux import exc as libtmux_exc
+from typing import TYPE_CHECKING
 
 from agentsup.sessions import controlmode
 from agentsup.sessions.backend import BackendError, LaunchSpec, Pane, TmuxNotFoundError
 from agentsup.sessions.controlmode import ControlClient, ControlClientError, Reply
 from agentsup.sessions.probe import INSTALL_ADVICE, TmuxFeatures, TmuxVersion, features_of, parse_version
 from agentsup.sessions.wrapper import render_wrapper
+
+if TYPE_CHECKING:
+    import libtmux
 
 SUPERVISOR_WINDOW = "supervisor"
 TAG_RUN = "@agentsup_run"
@@ -160,7 +162,7 @@ class TmuxBackend:
             raise TmuxNotFoundError(f"{where}: {INSTALL_ADVICE}")
         self.socket_name = socket_name
         self.tmux_bin = resolved
-        self._server = libtmux.Server(socket_name=socket_name, tmux_bin=resolved)
+        self._server: libtmux.Server | None = None  # made by the first command run as a process
         self._lock = threading.Lock()
         self._next_index: dict[str, int] = {}
         self._control_session: str | None = None
@@ -220,6 +222,13 @@ class TmuxBackend:
                 return client.run(commands)
             except ControlClientError:
                 pass  # it ended before the line was written: a process runs it instead
+        # Imported here: an engine whose commands all go through its control-mode client never needs it,
+        # and importing it costs 40 ms of each engine's start.
+        import libtmux  # noqa: PLC0415
+        from libtmux import exc as libtmux_exc  # noqa: PLC0415
+
+        if self._server is None:
+            self._server = libtmux.Server(socket_name=self.socket_name, tmux_bin=self.tmux_bin)
         try:
             proc = self._server.cmd(*_batch(*commands))
         except libtmux_exc.TmuxCommandNotFound as exc:
@@ -242,8 +251,15 @@ class TmuxBackend:
         raise BackendError(f"tmux could not {what}: {_errors(proc)}")
 
     def probe_version(self) -> TmuxVersion:
-        """What the tmux binary says it is (``tmux -V``)."""
-        return TmuxVersion.parse(" ".join(self._run([["-V"]], "report its version", control=False)))
+        """What the tmux binary says it is (``tmux -V``: no server is asked)."""
+        try:
+            argv = [self.tmux_bin, f"-L{self.socket_name}", "-V"]
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        except OSError as exc:
+            raise TmuxNotFoundError(f"{self.tmux_bin} could not be run: {INSTALL_ADVICE}") from exc
+        if proc.returncode != 0:
+            raise BackendError(f"tmux could not report its version: {proc.stderr.strip() or proc.returncode}")
+        return TmuxVersion.parse(proc.stdout.strip())
 
     def tmux_version(self) -> tuple[int, int] | None:
         """The (major, minor) version of the tmux binary; None for development builds."""
