@@ -59,6 +59,7 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 
 _SCRATCH: list[Path] = []
+SCRATCH_BASE = "/tmp"  # run.py --tmp
 
 
 def _remove_scratch() -> None:
@@ -80,7 +81,7 @@ def scratch(prefix: str) -> Iterator[Path]:
     pays, and agentsup creates ten files an agent to the floor's one.
     """
     # Short paths: the run's control socket must fit in an AF_UNIX address.
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=SCRATCH_BASE))
     _SCRATCH.append(path)
     yield path
 

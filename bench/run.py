@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import chain_hop
+import common
 import engine_cost
 import fanout
 import peers
@@ -336,6 +337,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, shorter windows, no scale case")
     parser.add_argument("--only", help=f"comma-separated cases to run, of: {','.join(CASES)}")
     parser.add_argument("--json", action="store_true", help="also print every figure as JSON")
+    parser.add_argument(
+        "--tmp",
+        default="/tmp",
+        help="where every case's files go, agentsup's runs and the floors' alike (default /tmp; a short "
+        "path: tmux's sockets live there too)",
+    )
     args = parser.parse_args(argv)
     chosen = list(CASES) if args.only is None else [c.strip() for c in args.only.split(",") if c.strip()]
     unknown = [c for c in chosen if c not in CASES]
@@ -344,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick and args.only is None:
         chosen.remove("scale")
     sizes = QUICK if args.quick else Sizes()
+    common.SCRATCH_BASE = args.tmp
     tmux = shutil.which("tmux")
     if tmux is None:
         print("run: tmux not found on PATH", file=sys.stderr)
@@ -360,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(
         f"machine: {info['cpus']} CPUs, {info['ram_gib']} GiB RAM, {info['tmux']}, Python {info['python']}; "
-        f"{started}, load average {load_before}\n",
+        f"{started}, load average {load_before}; files in {args.tmp}\n",
         flush=True,
     )
     runners: dict[str, Callable[[], Row]] = {
@@ -396,6 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "started": started,
             "quick": args.quick,
             "load_before": load_before,
+            "tmp": args.tmp,
             "load_after": load_after,
             "peers": {n: asdict(p) for n, p in installed.items()},
             "rows": [asdict(r) for r in rows],
