@@ -588,7 +588,7 @@ def tui(ctx: Ctx, run_id: str | None, web: bool, host: str | None, port: int | N
 
 def _dashboard(run: RunDir) -> None:
     meta = run.read_meta()
-    backend = TmuxBackend(meta.tmux_socket)
+    backend = _backend(meta.tmux_socket)
 
     def attach_argv(agent: str | None) -> list[str]:
         """The argv attaching to ``agent``'s window, or to the session when it has none (never raises)."""
@@ -612,7 +612,7 @@ def attach(ctx: Ctx, run_id: str, agent: str | None) -> None:
     """Put this terminal on AGENT's pane (or the run's session) with plain tmux; detach as usual."""
     run = _run(ctx, run_id)
     meta = run.read_meta()
-    backend = TmuxBackend(meta.tmux_socket)
+    backend = _backend(meta.tmux_socket)
     if not backend.has_session(meta.session):
         fail(
             f"run {run.run_id} has no tmux session any more; "

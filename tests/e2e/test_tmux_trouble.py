@@ -259,7 +259,7 @@ exit 1
 """
 
 
-def test_start_and_resume_refuse_a_tmux_older_than_3_0(agentsup: Agentsup, tmp_path: Path) -> None:
+def test_start_resume_attach_and_tui_refuse_a_tmux_older_than_3_0(agentsup: Agentsup, tmp_path: Path) -> None:
     plan = tmp_path / "plan.toml"
     plan.write_text('[agents.one]\ncmd = "sleep 600"\n')
     agentsup.run("start", str(plan), "--detach", "--run-id", "old")
@@ -275,9 +275,11 @@ def test_start_and_resume_refuse_a_tmux_older_than_3_0(agentsup: Agentsup, tmp_p
 
     started = agentsup.run("start", str(plan), "--detach", "--run-id", "new", check=False)
     resumed = agentsup.run("resume", "old", "--detach", check=False)
+    attached = agentsup.run("attach", "old", "one", check=False)
+    viewed = agentsup.run("tui", "old", check=False)
 
     agentsup.env["PATH"] = real_path
-    for result in (started, resumed):
+    for result in (started, resumed, attached, viewed):
         assert result.returncode == 2, result.stdout + result.stderr
         assert f"{bin_dir / 'tmux'} is tmux 2.6; agentsup needs tmux >= 3.0: " in result.stderr
         assert "new-window -e" in result.stderr
