@@ -42,6 +42,8 @@ class LaunchSpec:
     # Created exclusively before the agent runs: a second wrapper for the same attempt (a spawn repeated
     # by a resumed engine while the first was in flight) finds it and runs nothing.
     started_marker: Path | None = None
+    # Removed from the environment before ``env`` is added (the pane inherits the tmux server's).
+    unset: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,11 @@ def render_wrapper(launch: LaunchSpec) -> str:
     cwd = str(Path(launch.cwd).absolute())
     _check_no_nul(f"agent {launch.agent!r}: cwd", cwd)
     exports = []
+    for name in launch.unset:
+        if not _ENV_NAME.match(name):
+            raise BackendError(f"agent {launch.agent!r}: {name!r} is not a valid environment variable name")
+    if launch.unset:
+        exports.append(f"        unset {' '.join(launch.unset)}\n")
     for name, value in launch.env.items():
         if not _ENV_NAME.match(name):
             raise BackendError(f"agent {launch.agent!r}: {name!r} is not a valid environment variable name")

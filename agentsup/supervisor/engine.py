@@ -59,7 +59,7 @@ from agentsup.supervisor.runstate import RunState
 from agentsup.supervisor.scheduler import Decision, Hold, RunOutcome, Skip, Start, schedule
 from agentsup.supervisor.states import ACTIVE, TERMINAL, AgentState, Source, check_transition
 from agentsup.supervisor.store import EventStore
-from agentsup.supervisor.worktrees import WorktreeError, agent_worktree
+from agentsup.supervisor.worktrees import REPO_ENV, WorktreeError, agent_worktree
 
 log = logging.getLogger("agentsup.engine")
 T = TypeVar("T")
@@ -547,15 +547,20 @@ class Engine:
                 else:
                     launch = preset_for(rendered).launch(rendered, env)
                 cwd = spec.cwd or workdir
+                unset: tuple[str, ...] = ()
                 if spec.worktree:  # the same worktree for every attempt: a retry goes on from there
                     cwd = agent_worktree(repo or workdir, run.path, agent)
+                    # Variables that would point its git at the main repository, as the caller's may.
+                    unset = tuple(sorted(REPO_ENV - launch.env.keys()))
                 return LaunchSpec(
                     run=run.run_id,
                     agent=agent,
                     attempt=attempt,
                     argv=launch.argv,
                     cwd=cwd,
-                    env={**caller, **launch.env},  # the caller's, then the plan's, then AGENTSUP_*
+                    # the caller's, then the plan's, then AGENTSUP_*
+                    env={**{k: v for k, v in caller.items() if k not in unset}, **launch.env},
+                    unset=unset,
                     script=run.script(agent, attempt),
                     exit_file=run.exit_file(agent, attempt),
                     output_log=run.output_log(agent, attempt),

@@ -27,7 +27,7 @@ BRANCH_PREFIX = "agentsup"
 _NESTING = "+"
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*\Z")
 # Variables that point git at another repository, index or work tree than the one named by ``-C``.
-_REPO_ENV = frozenset(
+REPO_ENV = frozenset(
     {
         "GIT_DIR",
         "GIT_WORK_TREE",
@@ -268,7 +268,7 @@ def _why(r: subprocess.CompletedProcess[str]) -> str:
 def _run_git(
     cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
+    full_env = {k: v for k, v in os.environ.items() if k not in REPO_ENV}
     full_env.update(env or {})
     try:
         r = subprocess.run(

@@ -160,3 +160,25 @@ def test_a_run_gives_each_worktree_agent_its_branch_and_diff_shows_its_work(
     agentsup.run("clean", run_id)
     assert not tree.exists()
     assert git(repo, "log", "-1", "--format=%s", f"agentsup/{run_id}/coder") == "work"
+
+
+def test_a_worktree_agent_works_in_its_worktree_even_when_the_caller_s_git_dir_points_elsewhere(
+    agentsup: Agentsup, repo: Path, tmp_path: Path
+) -> None:
+    """`agentsup start` run from a git hook (or a shell that set GIT_DIR) passes GIT_DIR on; in a worktree
+    agent it would turn every git command back to the main repository and its branch."""
+    agentsup.env["GIT_DIR"] = str(repo / ".git")
+    agentsup.env["GIT_WORK_TREE"] = str(repo)
+    plan = tmp_path / "run.toml"
+    plan.write_text(
+        f'[run]\nname = "wt"\nrepo = "{repo}"\nworkdir = "{repo}"\n\n'
+        '[agents.coder]\ncmd = "git rev-parse --abbrev-ref HEAD > branch.txt && echo two >> a.txt && '
+        'git commit -qam work"\nworktree = true\n'
+    )
+
+    agentsup.run("start", str(plan), "--no-tui", "--run-id", "wt-git")
+
+    tree = agentsup.run_dir("wt-git") / "worktrees" / "coder"
+    assert (tree / "branch.txt").read_text().strip() == "agentsup/wt-git/coder"
+    assert git(repo, "log", "-1", "--format=%s", "main") == "init"  # the main branch got no commit
+    assert git(repo, "log", "-1", "--format=%s", "agentsup/wt-git/coder") == "work"

@@ -176,3 +176,21 @@ def test_the_exit_record_arrives_in_its_directory_as_a_created_file_not_a_rename
     assert (type(event), event.src_path) == (FileCreatedEvent, str(launch.exit_file))
     assert [p.name for p in panes.iterdir()] == ["a.1.exit.json"]
     assert exit_tmp_path(launch).parent == tmp_path / "attempt"
+
+
+def test_unset_drops_inherited_variables_before_the_env_is_added(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_DIR", "/elsewhere/.git")
+    monkeypatch.setenv("GIT_WORK_TREE", "/elsewhere")
+    argv = ("sh", "-c", 'echo "${GIT_DIR-none} ${GIT_WORK_TREE-none}"')
+    launch = make_launch(
+        tmp_path, argv=argv, unset=("GIT_DIR", "GIT_WORK_TREE"), env={"GIT_WORK_TREE": "mine"}
+    )
+
+    assert run_wrapper(launch).stdout.strip() == "none mine"
+
+
+def test_unset_refuses_a_name_that_is_not_a_variable(tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match="not a valid environment variable name"):
+        render_wrapper(make_launch(tmp_path, unset=("GIT_DIR; rm -rf x",)))
