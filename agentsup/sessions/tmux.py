@@ -560,9 +560,11 @@ class TmuxBackend:
         shown = self._run_unless_gone(
             [["display-message", "-p", "-t", pane_id, "#{pane_id} #{pane_dead}"]], what
         )
-        if shown != [f"{pane_id} 1"]:
-            return shown is None or not shown or not shown[0].startswith(f"{pane_id} ")
-        self._run_unless_gone([["kill-pane", "-t", pane_id]], f"close pane {pane_id}")
+        state = shown[0] if shown else ""
+        if state == f"{pane_id} 0":
+            return False
+        if state == f"{pane_id} 1":
+            self._run_unless_gone([["kill-pane", "-t", pane_id]], f"close pane {pane_id}")
         return True
 
     def kill_window(self, window_id: str) -> None:
