@@ -239,11 +239,13 @@ def _spawn_at_pid(spawn: Spawn, dead: psutil.Process, script: str) -> subprocess
     Retried if another fork took the pid, or if the new process started in the same 10 ms clock tick as
     ``dead`` (then not even psutil can tell them apart).
     """
+    got = []
     for _ in range(20):
         NS_LAST_PID.write_text(str(dead.pid - 1))
         proc = spawn(script)
         if proc.pid == dead.pid and psutil.Process(proc.pid) != dead:
             return proc
+        got.append(proc.pid)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()  # frees the pid for the next try
-    pytest.fail(f"could not start a new process as pid {dead.pid} after 20 tries")
+    pytest.fail(f"could not start a new process as pid {dead.pid} after 20 tries; got pids {got}")
