@@ -101,6 +101,7 @@ class RunState:
 
     def __init__(self) -> None:
         self._agents: dict[str, AgentRecord] = {}
+        self._states: dict[str, AgentState] = {}  # each record's state, kept with it (the scheduler's input)
         self._last_seq = 0
         self._halted = False
         self._halted_by: str | None = None
@@ -163,6 +164,10 @@ class RunState:
         """Events the fold applied although they broke the state machine (bugs elsewhere, kept visible)."""
         return tuple(self._anomalies)
 
+    def states(self) -> dict[str, AgentState]:
+        """A new dict of every agent's state, in the order of :attr:`agents`."""
+        return self._states.copy()
+
     def active_count(self) -> int:
         return sum(1 for r in self._agents.values() if r.state in ACTIVE)
 
@@ -191,7 +196,7 @@ class RunState:
         if rec is None:
             self._anomaly(event, "agent.recovered for an unknown agent")
             return
-        self._agents[rec.name] = replace(rec, awaiting=None, retry_at=event.ts)
+        self._put(replace(rec, awaiting=None, retry_at=event.ts))
 
     def _apply_added(self, event: Event) -> None:
         name = event.data.get("name")
@@ -217,8 +222,13 @@ class RunState:
     def _record(self, name: str) -> AgentRecord:
         rec = self._agents.get(name)
         if rec is None:
-            rec = self._agents[name] = AgentRecord(name)
+            rec = AgentRecord(name)
+            self._put(rec)
         return rec
+
+    def _put(self, rec: AgentRecord) -> None:
+        self._agents[rec.name] = rec
+        self._states[rec.name] = rec.state
 
     def _anomaly(self, event: Event, what: str) -> None:
         self._anomalies.append(f"seq {event.seq} ({event.kind.value}, agent {event.agent!r}): {what}")
@@ -250,24 +260,26 @@ class RunState:
         code, sig = _int(data.get("exit_code")), _int(data.get("signal"))
         leaves_active = rec.state in ACTIVE and target not in ACTIVE
         restarted = rec.state in TERMINAL and target is AgentState.WAITING
-        self._agents[rec.name] = replace(
-            rec,
-            state=target,
-            attempts=max(rec.attempts, attempt or 0),
-            ever_ran=rec.ever_ran or target is AgentState.RUNNING,
-            started_at=event.ts
-            if target is AgentState.RUNNING and rec.started_at is None
-            else rec.started_at,
-            ended_at=event.ts if leaves_active and rec.ended_at is None else rec.ended_at,
-            exit_code=rec.exit_code if code is None else code,
-            signal=rec.signal if sig is None else sig,
-            retry_at=_float(data.get("retry_at")) if target in _DUE_LATER else None,
-            last_source=source,
-            reason=_str(data.get("reason")),
-            restart_base=rec.attempts
-            if restarted
-            else rec.restart_base + (target is AgentState.RATE_LIMITED),
-            awaiting=_str(data.get("awaiting")) if target is AgentState.RETRYING else None,
+        self._put(
+            replace(
+                rec,
+                state=target,
+                attempts=max(rec.attempts, attempt or 0),
+                ever_ran=rec.ever_ran or target is AgentState.RUNNING,
+                started_at=event.ts
+                if target is AgentState.RUNNING and rec.started_at is None
+                else rec.started_at,
+                ended_at=event.ts if leaves_active and rec.ended_at is None else rec.ended_at,
+                exit_code=rec.exit_code if code is None else code,
+                signal=rec.signal if sig is None else sig,
+                retry_at=_float(data.get("retry_at")) if target in _DUE_LATER else None,
+                last_source=source,
+                reason=_str(data.get("reason")),
+                restart_base=rec.attempts
+                if restarted
+                else rec.restart_base + (target is AgentState.RATE_LIMITED),
+                awaiting=_str(data.get("awaiting")) if target is AgentState.RETRYING else None,
+            )
         )
 
     def _apply_spawn(self, event: Event) -> None:
@@ -280,17 +292,19 @@ class RunState:
         if attempts < rec.attempts:
             self._anomaly(event, f"spawn of attempt {attempts} after attempt {rec.attempts}")
             return
-        self._agents[rec.name] = replace(
-            rec,
-            attempts=attempts,
-            exit_code=None,
-            signal=None,
-            started_at=None,
-            ended_at=None,
-            retry_at=None,
-            window_id=None,
-            pane_id=None,
-            pid=None,
+        self._put(
+            replace(
+                rec,
+                attempts=attempts,
+                exit_code=None,
+                signal=None,
+                started_at=None,
+                ended_at=None,
+                retry_at=None,
+                window_id=None,
+                pane_id=None,
+                pid=None,
+            )
         )
 
     def _apply_spawned(self, event: Event) -> None:
@@ -301,11 +315,13 @@ class RunState:
         if not self._current(event, rec):
             return
         data = event.data
-        self._agents[rec.name] = replace(
-            rec,
-            window_id=_str(data.get("window_id")),
-            pane_id=_str(data.get("pane_id")),
-            pid=_int(data.get("pid")),
+        self._put(
+            replace(
+                rec,
+                window_id=_str(data.get("window_id")),
+                pane_id=_str(data.get("pane_id")),
+                pid=_int(data.get("pid")),
+            )
         )
 
     def _apply_exit(self, event: Event) -> None:
@@ -318,12 +334,14 @@ class RunState:
         data = event.data
         started = _float(data.get("started_at"))
         ended = _float(data.get("ended_at"))
-        self._agents[rec.name] = replace(
-            rec,
-            exit_code=_int(data.get("code")),
-            signal=_int(data.get("signal")),
-            started_at=rec.started_at if started is None else started,
-            ended_at=event.ts if ended is None else ended,
+        self._put(
+            replace(
+                rec,
+                exit_code=_int(data.get("code")),
+                signal=_int(data.get("signal")),
+                started_at=rec.started_at if started is None else started,
+                ended_at=event.ts if ended is None else ended,
+            )
         )
 
     # -- output ----------------------------------------------------------------------------------------
@@ -372,8 +390,7 @@ class RunState:
         run._finished = None if finished is None else RunOutcome(finished)
         run._anomalies = [a for a in anomalies if isinstance(a, str)]
         for obj in agents:
-            rec = _record_from_json(obj)
-            run._agents[rec.name] = rec
+            run._put(_record_from_json(obj))
         return run
 
     _FOLDS: ClassVar[dict[EventKind, Callable[[RunState, Event], None]]] = {

@@ -186,6 +186,17 @@ def _min_cap(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
 
 
+def _halted(plan: Plan, run: RunState, states: dict[str, AgentState]) -> Decision:
+    """A halted run's decision: skip every agent that has not started."""
+    reason = "run halted" if run.halted_by is None else f"run halted: {run.halted_by} failed"
+    skips: list[Action] = []
+    for name in plan.agents:
+        if states[name] in _WAITING_ROOM:
+            skips.append(Skip(name, reason))
+            states[name] = _S.SKIPPED
+    return Decision(tuple(skips), None, _outcome(states, stopping=False))
+
+
 def schedule(
     plan: Plan, run: RunState, now: float, *, paused: bool = False, cap: int | None = None
 ) -> Decision:
@@ -194,24 +205,19 @@ def schedule(
     ``paused`` starts nothing (the user paused, or memory is short); ``cap`` lowers the run's parallel
     cap for now (a throttle).
     """
-    records: dict[str, AgentRecord] = dict(run.agents)
-    for name in plan.agents:
-        if name not in records:
-            records[name] = AgentRecord(name)
+    records: Mapping[str, AgentRecord] = run.agents
     # Projected states: the run's states with this decision's actions applied.
-    states: dict[str, AgentState] = {name: rec.state for name, rec in records.items()}
+    states = run.states()
+    if not plan.agents.keys() <= records.keys():  # agents no event has named yet
+        unnamed = {name: AgentRecord(name) for name in plan.agents if name not in records}
+        records = {**records, **unnamed}
+        states.update((name, rec.state) for name, rec in unnamed.items())
 
     if run.stopping:
         return Decision((), None, _outcome(states, stopping=True))
 
     if run.halted:
-        reason = "run halted" if run.halted_by is None else f"run halted: {run.halted_by} failed"
-        skips: list[Action] = []
-        for name in plan.agents:
-            if states[name] in _WAITING_ROOM:
-                skips.append(Skip(name, reason))
-                states[name] = _S.SKIPPED
-        return Decision(tuple(skips), None, _outcome(states, stopping=False))
+        return _halted(plan, run, states)
 
     deps = _Deps(plan, records)
     actions: list[Action] = list(_cascade_skips(plan, deps, states))
@@ -220,8 +226,13 @@ def schedule(
     limit = _min_cap(plan.run.max_parallel, cap)
     wake_at: float | None = None
     for name, spec in plan.agents.items():
-        rec, state = records[name], states[name]
-        if state not in _WAITING_ROOM or not _ready(spec, deps, states, now):
+        state = states[name]
+        if state not in _WAITING_ROOM:
+            continue
+        if state is _S.WAITING and (paused or (limit is not None and active >= limit)):
+            continue  # held already, and nothing may start: ready or not, no action
+        rec = records[name]
+        if not _ready(spec, deps, states, now):
             if state in _DUE_LATER and rec.retry_at is not None:
                 wake_at = rec.retry_at if wake_at is None else min(wake_at, rec.retry_at)
             continue

@@ -155,6 +155,20 @@ def test_fold_equals_applying_one_by_one() -> None:
         assert run.last_seq == i
 
 
+def test_states_follow_every_record_through_a_run_and_a_snapshot() -> None:
+    log = realistic_log()
+    for cut in range(len(log.events) + 1):
+        for run in (
+            RunState.fold(["a", "b", "c"], log.events[:cut]),
+            RunState.from_snapshot(RunState.fold(["a", "b", "c"], log.events[:cut]).snapshot()),
+        ):
+            states = run.states()
+            assert states == {name: rec.state for name, rec in run.agents.items()}
+            assert list(states) == list(run.agents)
+            states["a"] = S.LOST  # a copy: the scheduler projects its decision onto it
+            assert run.agent("a").state is not S.LOST
+
+
 def test_replayed_events_are_ignored() -> None:
     log = realistic_log()
     run = RunState.fold(["a", "b", "c"], log.events[:15])
