@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agentsup.sessions import BackendError, TmuxBackend
+from agentsup.sessions import BackendError, LaunchSpec, TmuxBackend
 from agentsup.sessions.controlmode import LOST, ControlClient, ControlClientError, Reply, command_line, quote
 from tests.sessions.test_tmux_backend import HOSTILE, exit_record
 from tests.tmuxenv import DEFAULT_SESSION, TmuxEnv, isolated_tmux, wait_until
@@ -292,4 +292,27 @@ def test_spawn_many_reports_every_launch_once(tmux_env: TmuxEnv) -> None:
     assert sorted(seen) == sorted((ls.agent, ls.agent == "bad\tname") for ls in launches)
     assert [isinstance(r, BackendError) for r in results] == [ls.agent == "bad\tname" for ls in launches]
     assert [r.agent for r in results if not isinstance(r, BackendError)] == ["r0", "r1", "r2", "r4", "r5"]
+    backend.close()
+
+
+def test_spawn_many_asks_for_a_window_once_the_one_before_is_open(tmux_env: TmuxEnv) -> None:
+    """tmux runs every command a client has queued before it reads a pane again: windows asked for all at
+    once kept the panes already running from being read until the last was open. So each window is asked
+    for once the previous one is open, and the next launch is taken (prepared) while tmux opens one."""
+    backend = tmux_env.start_session()
+    backend.connect(DEFAULT_SESSION)
+    launches = [tmux_env.launch(f"o{i}", ["true"]) for i in range(8)]
+    answered: list[str] = []
+    answered_when_taken: list[list[str]] = []
+
+    def taken() -> Iterator[LaunchSpec]:
+        for launch in launches:
+            answered_when_taken.append(list(answered))
+            yield launch
+
+    backend.spawn_many(DEFAULT_SESSION, taken(), on_result=lambda ls, _: answered.append(ls.agent))
+
+    # Launch i is taken while window i-1 opens, after window i-2 was asked for and open.
+    assert answered_when_taken == [[f"o{k}" for k in range(max(0, i - 1))] for i in range(8)]
+    assert answered == [f"o{i}" for i in range(8)]
     backend.close()
