@@ -61,10 +61,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What tmux says when the target, or the whole server, no longer exists (or is dying as it is asked).
 _GONE = ("can't find", "no such", "no server running", "error connecting to", "server exited", "lost server")
 
-# Windows asked of tmux at once by spawn_many. One: tmux opens a window in 3-5 ms here, during which it reads
-# no pane; with a burst of 100 asked at once, the end markers of the agents that had ended already reached
-# their logs 19 ms after the exit file (p50; p90 57 ms), against 4-8 ms one at a time (bench/, detection).
-SPAWN_IN_FLIGHT = 1
+# Windows asked of tmux at once by spawn_many. tmux opens a window in 3-5 ms here, during which it reads no
+# pane: with 100 asked at once, the end markers of the agents that had ended already reached their logs
+# 19 ms after the exit file (p50; p90 57 ms), and bench/'s detection p99 was 57-66 ms; 14-18 ms with one
+# window in flight, 16-24 ms with two. Each round trip costs tmux a pass of its event loop, which grows
+# with the panes: two windows in flight opened 500 about as fast as all at once, one 0.4 s slower.
+SPAWN_IN_FLIGHT = 2
 
 _STOP_POLL = 0.02
 _KILL_WAIT = 1.0
@@ -402,10 +404,10 @@ class TmuxBackend:
         the order taken. ``on_result`` is called with each launch's result as soon as it is known.
 
         Launches are taken one at a time: the work of a lazy iterable (preparing the next agent) overlaps
-        tmux's (opening the previous one's window). A window is asked for only once the previous one is
-        open (SPAWN_IN_FLIGHT): tmux runs every command a client has queued before it reads any pane, so
-        windows asked for all at once held the output of the agents already running, and the end markers of
-        those that ended, for as long as tmux took to open them all."""
+        tmux's (opening the windows asked for). At most SPAWN_IN_FLIGHT windows are asked for at a time: tmux
+        runs every command a client has queued before it reads any pane, so windows asked for all at once
+        held the output of the agents already running, and the end markers of those that ended, for as long
+        as tmux took to open them all."""
         _check_session_name(session)
         client = self._client()
         results: list[Pane | BackendError] = []

@@ -13,6 +13,7 @@ import pytest
 
 from agentsup.sessions import BackendError, LaunchSpec, TmuxBackend
 from agentsup.sessions.controlmode import LOST, ControlClient, ControlClientError, Reply, command_line, quote
+from agentsup.sessions.tmux import SPAWN_IN_FLIGHT
 from tests.sessions.test_tmux_backend import HOSTILE, exit_record
 from tests.tmuxenv import DEFAULT_SESSION, TmuxEnv, isolated_tmux, wait_until
 
@@ -295,10 +296,10 @@ def test_spawn_many_reports_every_launch_once(tmux_env: TmuxEnv) -> None:
     backend.close()
 
 
-def test_spawn_many_asks_for_a_window_once_the_one_before_is_open(tmux_env: TmuxEnv) -> None:
+def test_spawn_many_keeps_few_windows_asked_for_at_a_time(tmux_env: TmuxEnv) -> None:
     """tmux runs every command a client has queued before it reads a pane again: windows asked for all at
-    once kept the panes already running from being read until the last was open. So each window is asked
-    for once the previous one is open, and the next launch is taken (prepared) while tmux opens one."""
+    once kept the panes already running from being read until the last was open. So at most
+    SPAWN_IN_FLIGHT windows are asked for at a time, and the next launch is taken (prepared) meanwhile."""
     backend = tmux_env.start_session()
     backend.connect(DEFAULT_SESSION)
     launches = [tmux_env.launch(f"o{i}", ["true"]) for i in range(8)]
@@ -312,7 +313,7 @@ def test_spawn_many_asks_for_a_window_once_the_one_before_is_open(tmux_env: Tmux
 
     backend.spawn_many(DEFAULT_SESSION, taken(), on_result=lambda ls, _: answered.append(ls.agent))
 
-    # Launch i is taken while window i-1 opens, after window i-2 was asked for and open.
-    assert answered_when_taken == [[f"o{k}" for k in range(max(0, i - 1))] for i in range(8)]
+    # Launch i is taken while the windows before it open, SPAWN_IN_FLIGHT of them at most.
+    assert answered_when_taken == [[f"o{k}" for k in range(max(0, i - SPAWN_IN_FLIGHT))] for i in range(8)]
     assert answered == [f"o{i}" for i in range(8)]
     backend.close()
