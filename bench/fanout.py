@@ -14,6 +14,7 @@ import argparse
 import json
 import queue
 import secrets
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -163,10 +164,19 @@ class _Floor:
     """One tmux session that opens each agent's window, in as few tmux calls as fit, when told."""
 
     def __init__(
-        self, tmux: str, socket: str, session: str, env: Mapping[str, str], panes: Path, *, command: str
+        self,
+        tmux: str,
+        socket: str,
+        session: str,
+        env: Mapping[str, str],
+        panes: Path,
+        *,
+        command: str,
+        logs: Path | None,
     ) -> None:
         self.tmux, self.socket, self.session, self.env, self.panes = tmux, socket, session, env, panes
         self.command = command
+        self.logs = logs  # where each window's output is piped (pipe-pane, as agentsup does), if anywhere
         self.opened_at: list[float] = []
 
     def exit_file(self, i: int) -> Path:
@@ -174,9 +184,15 @@ class _Floor:
 
     def open(self, count: int) -> None:
         first = len(self.opened_at)
-        new_window = ["new-window", "-d", "-t", f"={self.session}:", "--", "/bin/sh", "-c"]
-        script = [floor_script(self.exit_file(i), self.command) for i in range(first, first + count)]
-        commands = [[*new_window, one] for one in script]
+        commands: list[list[str]] = []
+        for i in range(first, first + count):
+            target = f"={self.session}:{i + 1}"  # window 0 is the session's own
+            script = floor_script(self.exit_file(i), self.command)
+            window = ["new-window", "-d", "-t", target, "--", "/bin/sh", "-c", script]
+            if self.logs is not None:  # in the same tmux call as its window
+                log = shlex.quote(str(self.logs / f"a{i}.log"))
+                window += [";", "pipe-pane", "-t", target, f"exec cat >> {log}"]
+            commands.append(window)
         for batch in _batches(commands):
             argv = [self.tmux, "-L", self.socket, *batch[0]]
             for command in batch[1:]:
@@ -185,14 +201,19 @@ class _Floor:
             subprocess.run(argv, env=dict(self.env), check=True)
 
 
-def run_floor(n: int, cap: int | None, tmux: str, command: str = "true") -> CaseResult:
+def run_floor(n: int, cap: int | None, tmux: str, command: str = "true", *, pipe: bool = False) -> CaseResult:
+    """The floor: windows opened in as few tmux calls as fit, exit files seen through inotify. ``pipe``
+    also pipes each window's output into a file with ``pipe-pane``, as agentsup does (ARCHITECTURE §4)."""
     socket = f"agentsup-bench-floor-{secrets.token_hex(4)}"
     session = "floor"
     with scratch("asf-") as tmp:
         panes = tmp / "panes"
         panes.mkdir()
+        logs = tmp / "logs" if pipe else None
+        if logs is not None:
+            logs.mkdir()
         env = bench_env(tmp)
-        floor = _Floor(tmux, socket, session, env, panes, command=command)
+        floor = _Floor(tmux, socket, session, env, panes, command=command, logs=logs)
         index = {str(floor.exit_file(i)): i for i in range(n)}
         seen: dict[int, float] = {}
         with watching(panes) as arrivals:
