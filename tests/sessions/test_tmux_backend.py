@@ -372,7 +372,13 @@ def test_user_config_is_tolerated(tmux_env: TmuxEnv) -> None:
 
     assert exit_record(quick).code == 4
     wait_until(lambda: "hello-config" in quick.output_log.read_text(), message="output")
-    panes = {p.agent: p for p in backend.list_panes(DEFAULT_SESSION)}
+
+    def listed() -> dict[str | None, Pane]:
+        return {p.agent: p for p in backend.list_panes(DEFAULT_SESSION)}
+
+    # The wrapper writes its exit record before it exits; tmux marks the pane dead after that.
+    wait_until(lambda: listed()["quick"].dead_status is not None, message="quick's pane dead")
+    panes = listed()
     assert set(panes) == {"quick", "slow"}
     assert panes["quick"].dead_status == 4
     backend.kill_window(panes["quick"].window_id)
