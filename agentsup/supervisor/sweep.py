@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -119,7 +119,13 @@ async def reconcile(engine: Engine, sweep: m.Swept, gone: str = WINDOW_GONE) -> 
     late on a busy pool, and an agent that was starting when it began had its files left unread. An agent
     whose pane is not listed is lost for the reason ``gone``."""
     by_key = pane_index(sweep.panes)
+    judged = []
     for agent, attempt in sorted(sweep.checked):
+        rec = engine.state.agents.get(agent)
+        if rec is not None and rec.attempts == attempt and rec.state in SWEPT:
+            judged.append((agent, attempt))
+    _stop_leftovers(engine, [k for k in judged if k not in sweep.exits and by_key.get(k) is None], gone)
+    for agent, attempt in judged:
         rec = engine.state.agents.get(agent)
         key = (agent, attempt)
         if rec is None or rec.attempts != attempt or rec.state not in SWEPT:
@@ -137,7 +143,6 @@ async def reconcile(engine: Engine, sweep: m.Swept, gone: str = WINDOW_GONE) -> 
         if pane is None:
             engine._disarm(agent)
             engine._stop_reason.pop(agent, None)
-            _stop_leftovers(engine, agent, attempt)
             # Judged like an exit, after its output is read to the end: lines it printed still count.
             await engine._handle(
                 m.Exited(agent, rec.attempts, None, Source.BACKEND.value, problem=gone, gone=True)
@@ -158,14 +163,22 @@ def sweep_soon(engine: Engine) -> None:
     engine.loop.call_later(0.2, sweep_now, engine)
 
 
-def _stop_leftovers(engine: Engine, agent: str, attempt: int) -> None:
-    """A vanished pane's agent may live on (it ignored the hangup): stop what is left of the attempt, so a
-    retry never runs beside it."""
-    pane = engine.pane_of(agent)
-    if pane is None:
+def _stop_leftovers(engine: Engine, lost: Sequence[tuple[str, int]], gone: str) -> None:
+    """The agents of vanished panes may live on (they ignored the hangup): stop what is left of those
+    attempts, so a retry never runs beside them. All at once: finding what left a pane's group walks the
+    whole process table, and a killed tmux server loses every pane in one sweep (200 walks took the engine
+    11 s of CPU)."""
+    targets = [
+        (pane, stopping.attempt_marker(engine.run, agent, attempt))
+        for agent, attempt in lost
+        if (pane := engine.pane_of(agent)) is not None
+    ]
+    if not targets:
         return
-    also = stopping.finder([pane.pid], [stopping.attempt_marker(engine.run, agent, attempt)])
-    engine._background(partial(engine.backend.stop, pane, engine.options.grace, also))
+    log.info("stopping what is left of %d agent(s) whose panes are gone (%s)", len(targets), gone)
+    panes = [pane for pane, _ in targets]
+    also = stopping.finder([pane.pid for pane in panes], [marker for _, marker in targets])
+    engine._background(partial(engine.backend.stop_all, panes, engine.options.grace, also))
 
 
 class SessionGoneError(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -128,6 +129,24 @@ def isolated_agentsup(root: Path, state_name: str = "state") -> Iterator[Agentsu
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], env=env, capture_output=True, check=False)
         wait_until(lambda: not tool.engine_pids(), timeout=15, message="an engine outlived its tmux server")
+        # tmux 3.3a: the control-mode client of an engine killed with SIGKILL (the chaos tests) can keep
+        # its server from exiting, kill-server or not; such a server was found alive an hour later.
+        _, stuck = psutil.wait_procs(_tmux_processes(socket), timeout=5)
+        for proc in stuck:
+            proc.kill()
+        psutil.wait_procs(stuck, timeout=5)
+
+
+def _tmux_processes(socket: str) -> list[psutil.Process]:
+    """The tmux server and clients of ``socket`` (tmux forks its server from the client that started it,
+    argv included)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        on_socket = f"-L{socket}" in cmd or ("-L", socket) in itertools.pairwise(cmd)
+        if cmd and Path(cmd[0]).name == "tmux" and on_socket:
+            found.append(proc)
+    return found
 
 
 @contextmanager

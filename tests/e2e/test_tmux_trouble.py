@@ -83,6 +83,9 @@ def test_a_run_whose_tmux_server_or_session_is_killed_is_left_for_resume(
     assert "Traceback" not in log, log
     assert "the run's tmux session doomed is gone" in log
     assert "run doomed left unfinished" in log
+    # What is left of the lost agents is stopped in one go (one walk over the process table for all).
+    assert log.count("whose panes are gone") == 1, log
+    assert "stopping what is left of 2 agent(s) whose panes are gone" in log, log
     assert ended(survivor), "an agent that ignored the hangup outlived its pane"
     status = agentsup.status_json("doomed")
     assert status["state"] == "running"  # unfinished: resumable
