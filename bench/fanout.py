@@ -222,7 +222,11 @@ def run_floor(n: int, cap: int | None, tmux: str, command: str = "true", *, pipe
                 floor_session(tmux, socket, session, env)
                 floor.open(n if cap is None else min(cap, n))
                 while len(seen) < n:
-                    for path, at in _arrived(arrivals):
+                    try:
+                        arrived = _arrived(arrivals)
+                    except BenchError as exc:
+                        raise BenchError(f"{exc}; {_floor_state(floor, panes, len(seen))}") from None
+                    for path, at in arrived:
                         if path in index:
                             seen.setdefault(index[path], at)
                     running = len(floor.opened_at) - len(seen)
@@ -238,6 +242,29 @@ def run_floor(n: int, cap: int | None, tmux: str, command: str = "true", *, pipe
         inner=last - floor.opened_at[0],
         detect=[seen[i] - ended[i] for i in range(n)],
         peak=_peak([(floor.opened_at[i], seen[i]) for i in range(n)]),
+    )
+
+
+def _floor_state(floor: _Floor, panes: Path, seen: int) -> str:
+    """What a stuck floor looks like: windows asked for and open, exit files seen and on disk, and the first
+    window's screen."""
+    tmux = [floor.tmux, "-L", floor.socket]
+    env = dict(floor.env)
+    listed = subprocess.run(
+        [*tmux, "list-windows", "-t", f"={floor.session}"], env=env, capture_output=True, check=False
+    )
+    screen = subprocess.run(
+        [*tmux, "capture-pane", "-p", "-t", f"={floor.session}:1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    on_disk = sum(1 for _ in panes.iterdir())
+    return (
+        f"windows asked for {len(floor.opened_at)}, listed {len(listed.stdout.splitlines())} "
+        f"(tmux exit {listed.returncode}); exit files seen {seen}, on disk {on_disk}; "
+        f"window 1 shows {screen.stdout.strip()[-300:]!r}{screen.stderr.strip()!r}"
     )
 
 

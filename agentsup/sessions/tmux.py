@@ -544,11 +544,12 @@ class TmuxBackend:
             return {pid for pid in (also() if also else ()) if _group_of(pid) not in leaders}
 
         server_pid = self._server_pid()
-        groups = [g for g in leaders if _signal_group(g, signal.SIGTERM)]
+        groups = {g for g in leaders if _signal_group(g, signal.SIGTERM)}
         others = {pid for pid in outside() if _signal_pid(pid, signal.SIGTERM)}
-        if _wait_all_gone(groups, others, grace, server_pid):
+        groups, others = _wait_all_gone(groups, others, grace, server_pid)
+        if not groups and not others:
             return
-        groups = [g for g in groups if _signal_group(g, signal.SIGKILL)]
+        groups = {g for g in groups if _signal_group(g, signal.SIGKILL)}
         others = {pid for pid in {*others, *outside()} if _signal_pid(pid, signal.SIGKILL)}
         # SIGKILL is delivered asynchronously; a short bounded wait lets callers see them gone.
         _wait_all_gone(groups, others, _KILL_WAIT, server_pid)
@@ -657,16 +658,22 @@ def _nudge_reaper(server_pid: int | None) -> None:
 
 def _wait_all_gone(
     groups: Collection[int], pids: Collection[int], timeout: float, server_pid: int | None
-) -> bool:
-    """Poll until the process groups and the processes are gone; False after ``timeout`` s."""
+) -> tuple[set[int], set[int]]:
+    """Poll until the process groups and the processes are gone, up to ``timeout`` s; the groups and the
+    processes still there. One seen gone is forgotten at once: its id is free, and a machine opening
+    hundreds of windows wraps around pid_max (32768 here) within seconds, so it may name a newcomer by
+    the time the wait ends. Before, the wait looked at every id again each time, and a stop's SIGKILL
+    reached the next bench case's windows that had reused them."""
+    groups, pids = set(groups), set(pids)
     deadline = time.monotonic() + max(timeout, 0.0)
-    while any(_signal_group(g, 0) for g in groups) or any(_signal_pid(p, 0) for p in pids):
-        if time.monotonic() >= deadline:
-            return False
+    while True:
+        groups = {g for g in groups if _signal_group(g, 0)}
+        pids = {p for p in pids if _signal_pid(p, 0)}
+        if (not groups and not pids) or time.monotonic() >= deadline:
+            return groups, pids
         # The wrapper is tmux's child: a zombie keeps the group alive until tmux reaps it.
         _nudge_reaper(server_pid)
         time.sleep(_STOP_POLL)
-    return True
 
 
 def _write_launch(launch: LaunchSpec) -> None:

@@ -41,6 +41,25 @@ def run_marker(run: RunDir) -> Marker:
     return {"AGENTSUP_INBOX": str(run.inbox_dir)}
 
 
+def vanished(panes: Sequence[Pane]) -> list[Pane]:
+    """Of the panes of windows that are gone, those whose process is gone too: only their pids still name
+    their process group and session. A gone window's pid in use by a live process is, all but always,
+    another process that reused it (the wrapper dies of the hangup), one whose group a signal must not
+    reach: a killed tmux server's 500 panes had their pids reused by the next 500 windows opened, which
+    the engine then killed. Linux does not reuse a pid while a group or session of that id has members,
+    so a vanished leader's group holds only the pane's own leftovers. Those leftovers whose environment
+    carries the attempt's marker are found by it whichever way this goes."""
+    gone = []
+    for pane in panes:
+        try:
+            os.kill(pane.pid, 0)
+        except ProcessLookupError:
+            gone.append(pane)
+        except PermissionError:
+            pass  # another user's process: certainly not the pane's
+    return gone
+
+
 def processes_of(leaders: Collection[int], markers: Sequence[Marker]) -> set[int]:
     """The live processes of the panes whose processes are ``leaders``, and those carrying one of ``markers``
     (see the module docstring). Blocking: one walk over the process table."""

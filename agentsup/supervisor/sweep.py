@@ -176,7 +176,7 @@ def _stop_leftovers(engine: Engine, lost: Sequence[tuple[str, int]], gone: str) 
     if not targets:
         return
     log.info("stopping what is left of %d agent(s) whose panes are gone (%s)", len(targets), gone)
-    panes = [pane for pane, _ in targets]
+    panes = stopping.vanished([pane for pane, _ in targets])  # not a live process that reused a pid
     also = stopping.finder([pane.pid for pane in panes], [marker for _, marker in targets])
     engine._background(partial(engine.backend.stop_all, panes, engine.options.grace, also))
 
@@ -205,7 +205,7 @@ async def session_gone(engine: Engine, why: str) -> None:
         if (pane := engine.pane_of(agent)) is not None
     ]
     if targets:
-        panes = [p for p, _ in targets]
+        panes = stopping.vanished([p for p, _ in targets])  # not a live process that reused a pid
         also = stopping.finder([p.pid for p in panes], [mk for _, mk in targets])
         await engine.in_io(partial(engine.backend.stop_all, panes, engine.options.grace, also))
     for agent in engine.active_agents():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -14,6 +15,7 @@ import psutil
 import pytest
 
 from agentsup.sessions import BackendError, ExitRecord, LaunchSpec, Pane, TmuxBackend, read_exit_file
+from agentsup.sessions.tmux import _wait_all_gone
 from agentsup.sessions.wrapper import exit_tmp_path
 from agentsup.supervisor.reading import writers_gone
 from tests.tmuxenv import DEFAULT_SESSION, TmuxEnv, wait_until
@@ -497,3 +499,17 @@ def test_stop_of_exited_pane_is_quiet(tmux_env: TmuxEnv) -> None:
     exit_record(launch)
     wait_until(lambda: (p := pane_of(backend, pane)) is not None and p.dead, message="dead pane")
     backend.stop(pane, grace=0.1)
+
+
+def test_a_stop_waits_only_for_what_it_has_not_yet_seen_gone() -> None:
+    """What a stop still has to SIGKILL after its grace: the groups and processes that never went. An id
+    seen gone is free, and may name a newcomer by then (pid_max wraps within seconds here)."""
+    live = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    ended = subprocess.Popen(["true"], start_new_session=True)
+    ended.wait()
+    try:
+        assert _wait_all_gone({live.pid, ended.pid}, {ended.pid}, 0.05, None) == ({live.pid}, set())
+        assert _wait_all_gone({ended.pid}, {ended.pid}, 5.0, None) == (set(), set())
+    finally:
+        live.kill()
+        live.wait()

@@ -15,7 +15,8 @@ import psutil
 import pytest
 
 from agentsup.plan.model import Dependency
-from agentsup.supervisor.stopping import processes_of, stop_order
+from agentsup.sessions import Pane
+from agentsup.supervisor.stopping import processes_of, stop_order, vanished
 from tests.supervisor.planbuild import make_plan
 from tests.tmuxenv import wait_until
 
@@ -109,3 +110,21 @@ def test_the_caller_and_its_ancestors_are_never_found() -> None:
     assert int(sleep_pid) in seen["found"]
     assert seen["me"] not in seen["found"]
     assert seen["parent"] not in seen["found"]  # the marked sh that started it
+
+
+def test_a_gone_pane_whose_pid_a_live_process_reused_is_not_a_group_to_signal() -> None:
+    """A killed tmux server takes every pane with it; the pids of their wrappers are free at once, and the
+    next windows opened reuse them as the ids of their own sessions and groups. Only the panes whose pid
+    no process holds are left to signal by group (their leftovers keep the group id alive)."""
+    reused = subprocess.Popen(["sleep", "60"], start_new_session=True)  # stands in for the newcomer
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    try:
+        panes = [
+            Pane("@1", "%1", reused.pid, True, None, "run", "a", 1),
+            Pane("@2", "%2", ended.pid, True, None, "run", "b", 1),
+        ]
+        assert [p.agent for p in vanished(panes)] == ["b"]
+    finally:
+        reused.kill()
+        reused.wait()
