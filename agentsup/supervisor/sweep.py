@@ -124,7 +124,16 @@ async def reconcile(engine: Engine, sweep: m.Swept, gone: str = WINDOW_GONE) -> 
         rec = engine.state.agents.get(agent)
         if rec is not None and rec.attempts == attempt and rec.state in SWEPT:
             judged.append((agent, attempt))
-    _stop_leftovers(engine, [k for k in judged if k not in sweep.exits and by_key.get(k) is None], gone)
+    lost = [
+        key
+        for key in judged
+        if key not in sweep.exits
+        and by_key.get(key) is None
+        # A sweep begun before an earlier one judged the agent gone: stopped already.
+        and key not in engine._exited
+        and key[0] not in engine._pending_exit
+    ]
+    _stop_leftovers(engine, lost, gone)
     for agent, attempt in judged:
         rec = engine.state.agents.get(agent)
         key = (agent, attempt)
